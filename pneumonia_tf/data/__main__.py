@@ -1,0 +1,54 @@
+"""python -m pneumonia_tf.data summary --data PATH|synthetic [--json] [--strict]"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import pandas as pd
+
+from pneumonia_tf.data.index import DataError
+from pneumonia_tf.data.sources import load
+
+
+def summary_table(counts: dict) -> pd.DataFrame:
+    rows = [{"split": split, "class": cls, "images": c[cls]["images"], "patients": c[cls]["patients"]}
+            for split, c in counts.items() for cls in ("NORMAL", "PNEUMONIA")]
+    return pd.DataFrame(rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pneumonia_tf.data", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("summary", help="images and patients per split and class; unreadable files; leakage")
+    p.add_argument("--data", default="synthetic", help="Kermany folder or zip, RSNA folder, generated/, or synthetic")
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--strict", action="store_true", help="stop with the list of unreadable files")
+    p.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        data = load(args.data, image_size=args.image_size, val_fraction=args.val_fraction, seed=args.seed,
+                    strict=args.strict)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    info = data.summary()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"data: {info['data']}")
+    print("\nofficial splits (val/ merged into train):")
+    print(summary_table(info["official"]).to_string(index=False))
+    print(f"\nafter carving validation from train by patient ({args.val_fraction:.0%}, seed {args.seed}):")
+    print(summary_table(info["splits"]).to_string(index=False))
+    print(f"\nunreadable files skipped: {len(info['skipped'])}")
+    for item in info["skipped"]:
+        print(f"  {item['path']}: {item['reason']}")
+    print("patients shared between splits: " + ", ".join(f"{k} {v}" for k, v in info["shared_patients"].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Kermany et al. (2018) / Kaggle "Chest X-Ray Images (Pneumonia)": a folder or the downloaded zip.
+
+Accepted: <root>/{train,test[,val]}/{NORMAL,PNEUMONIA}/*.{jpeg,jpg,png} in any letter case, the
+doubly nested chest_xray/chest_xray/ layout, and the zip itself (extracted once into the cache).
+Hidden files, .DS_Store and __MACOSX are ignored. The official val/ (16 images) is merged into train.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+from pneumonia_tf import CLASSES
+from pneumonia_tf.data.cache import cache_dir
+from pneumonia_tf.data.index import IMAGE_SUFFIXES, DataError, label_of, make_index
+from pneumonia_tf.data.patients import patient_id
+
+_SPLITS = {"train": "train", "val": "train", "test": "test"}  # official val/ joins train
+
+
+def _visible_children(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if not p.name.startswith((".", "__MACOSX")))
+
+
+def _child(path: Path, name: str) -> Path | None:
+    """Child folder `name` of `path`, matched without regard to letter case."""
+    for child in _visible_children(path):
+        if child.is_dir() and child.name.lower() == name:
+            return child
+    return None
+
+
+def find_root(path: Path, depth: int = 3) -> Path | None:
+    """The shallowest folder under `path` (depth <= 3) that has a train/ folder."""
+    level = [path]
+    for _ in range(depth + 1):
+        for folder in level:
+            if _child(folder, "train") is not None:
+                return folder
+        level = [c for folder in level for c in _visible_children(folder) if c.is_dir()]
+    return None
+
+
+def extract_zip(archive: Path) -> Path:
+    """Extract `archive` once into the cache (atomically: a partial extraction is never used)."""
+    stat = archive.stat()
+    key = hashlib.sha1(f"{archive.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    target = cache_dir("zips") / f"{archive.stem}-{key}"
+    if not target.exists():
+        partial = target.with_name(target.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(partial)
+        except zipfile.BadZipFile as error:
+            raise DataError(f"{archive}: not a readable zip archive ({error})") from None
+        partial.rename(target)
+    return target
+
+
+def load_kermany(path: str | Path) -> pd.DataFrame:
+    """Index of a Kermany folder or zip (columns as in pneumonia_tf.data.index)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if path.is_file():
+        if path.suffix.lower() != ".zip":
+            raise DataError(f"{path}: expected a folder or a .zip of the Kermany chest X-ray set")
+        path = extract_zip(path)
+    root = find_root(path)
+    if root is None:
+        raise DataError(f"{path}: unknown layout; expected train/ and test/ folders, "
+                        f"each with {' and '.join(CLASSES)}/ inside")
+    rows = []
+    for official in ("train", "val", "test"):
+        split_dir = _child(root, official)
+        if split_dir is None:
+            if official == "val":
+                continue
+            raise DataError(f"{root}: missing split {official}/ (expected {root}/{official}/NORMAL and .../PNEUMONIA)")
+        class_dirs = {label_of(d.name, str(d)): d for d in _visible_children(split_dir) if d.is_dir()}
+        for label, name in enumerate(CLASSES):
+            if label not in class_dirs:
+                raise DataError(f"{split_dir}: missing class folder {name}/")
+            files = [f for f in _visible_children(class_dirs[label])
+                     if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+            if not files:
+                raise DataError(f"{class_dirs[label]}: empty class folder (no {', '.join(IMAGE_SUFFIXES)} files)")
+            rows += [dict(path=str(f), label=label, patient=patient_id(f), split=_SPLITS[official],
+                          source="kermany") for f in files]
+    return make_index(rows, str(root))

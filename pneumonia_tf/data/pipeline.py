@@ -1,0 +1,121 @@
+"""(paths, labels) -> a batched tf.data.Dataset: parallel decode, resize, cache, seeded shuffle,
+batch, augment, normalize, prefetch.
+
+Images are cached as uint8 (H, W, C) after decoding and resizing, so files are decoded once per run.
+Augmentation runs on whole batches with per-batch stateless seeds drawn from the run seed, so the same
+seed gives the same batches and the same augmentations, epoch after epoch.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from pneumonia_tf.data.augment import ImageDataGeneratorAugmentation
+from pneumonia_tf.data.cache import cache_dir
+
+AUTOTUNE = tf.data.AUTOTUNE
+IMAGENET_PREPROCESS = {
+    "vgg16": keras.applications.vgg16.preprocess_input,
+    "resnet50": keras.applications.resnet50.preprocess_input,
+    "resnet50v2": keras.applications.resnet_v2.preprocess_input,
+    "densenet201": keras.applications.densenet.preprocess_input,
+}
+NORMALIZATIONS = ("unit", "symmetric", "standardize", *IMAGENET_PREPROCESS)
+
+
+def load_image(path, image_size: int, channels: int):
+    """File -> (image_size, image_size, channels) uint8. Gray files become RGB when channels=3."""
+    image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+    image = tf.image.resize(image, [image_size, image_size], method="bilinear", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+
+
+def normalizer(normalization, mean_std: tuple[float, float] | None = None):
+    """A function on float32 [0, 255] batches for a normalization mode.
+
+    unit: [0, 1]; symmetric: [-1, 1] (seed 000, DCGAN); standardize: (x/255 - mean) / std over the
+    training set (seed 001; mean_std required); vgg16/resnet50/resnet50v2/densenet201: that model's
+    keras.applications preprocess_input; a float: multiply (ImageDataGenerator's rescale)."""
+    if isinstance(normalization, (int, float)):
+        return lambda x: x * float(normalization)
+    if normalization == "unit":
+        return lambda x: x / 255.0
+    if normalization == "symmetric":
+        return lambda x: x / 127.5 - 1.0
+    if normalization == "standardize":
+        if mean_std is None:
+            raise ValueError("normalization 'standardize' needs mean_std=(mean, std) of the training images")
+        mean, std = mean_std
+        return lambda x: (x / 255.0 - mean) / std
+    if normalization in IMAGENET_PREPROCESS:
+        return IMAGENET_PREPROCESS[normalization]
+    raise ValueError(f"unknown normalization {normalization!r}; expected a float or one of {NORMALIZATIONS}")
+
+
+def split_rescale(augmentation: dict | None, normalization=None):
+    """ImageDataGenerator kwargs -> (augmentation kwargs without rescale, normalization).
+
+    `rescale` is preprocessing, applied to every split, so it becomes the normalization."""
+    augmentation = dict(augmentation or {})
+    rescale = augmentation.pop("rescale", None)
+    if rescale is not None and normalization not in (None, rescale):
+        raise ValueError(f"give either rescale={rescale} or normalization={normalization!r}, not both")
+    return augmentation, rescale if rescale is not None else (normalization or "unit")
+
+
+def oversample_minority(paths, labels, seed: int):
+    """Repeat randomly chosen minority-class examples until both classes have the same count
+    (seed 002 scenario 2; the copies are augmented independently)."""
+    paths, labels = np.asarray(paths), np.asarray(labels)
+    counts = np.bincount(labels, minlength=2)
+    minority = int(np.argmin(counts))
+    extra = np.random.default_rng(seed).choice(np.flatnonzero(labels == minority), counts.max() - counts.min())
+    return np.concatenate([paths, paths[extra]]), np.concatenate([labels, labels[extra]])
+
+
+def make_dataset(paths, labels, *, image_size: int, channels: int = 1, batch_size: int = 32,
+                 shuffle: bool = False, seed: int = 0, augmentation: dict | None = None,
+                 normalization="unit", mean_std=None, cache: str | bool = "memory",
+                 oversample: bool = False) -> tf.data.Dataset:
+    """Batched dataset of (images (N, S, S, C) float32, labels (N,) float32).
+
+    augmentation: ImageDataGenerator-style kwargs (see ImageDataGeneratorAugmentation), or None.
+    cache: "memory", "file" (under the cache dir, keyed by the paths, size and channels) or False."""
+    paths, labels = list(map(str, paths)), np.asarray(labels, dtype=np.int64)
+    if oversample:
+        paths, labels = oversample_minority(paths, labels, seed)
+    normalize = normalizer(normalization, mean_std)
+    ds = tf.data.Dataset.from_tensor_slices((paths, labels.astype(np.float32)))
+    ds = ds.map(lambda p, y: (load_image(p, image_size, channels), y), num_parallel_calls=AUTOTUNE)
+    if cache == "file":
+        key = hashlib.sha1(f"{image_size}:{channels}:{sorted(paths)}".encode()).hexdigest()[:16]
+        ds = ds.cache(str(cache_dir("tfdata") / key))
+    elif cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=AUTOTUNE)
+    if augmentation:
+        augment = ImageDataGeneratorAugmentation(**augmentation)
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: (augment(xy[0], seed=s), xy[1]),
+                                                 num_parallel_calls=AUTOTUNE)
+    ds = ds.map(lambda x, y: (normalize(x), y), num_parallel_calls=AUTOTUNE)
+    return ds.prefetch(AUTOTUNE)
+
+
+def mean_std(paths, image_size: int, channels: int = 1) -> tuple[float, float]:
+    """Mean and standard deviation of pixel values in [0, 1], in one streaming pass (sums and sums of
+    squares in float64), over the images as the pipeline decodes them."""
+    ds = tf.data.Dataset.from_tensor_slices(list(map(str, paths)))
+    ds = ds.map(lambda p: load_image(p, image_size, channels), num_parallel_calls=AUTOTUNE).batch(64)
+    total = total_sq = count = 0.0
+    for batch in ds.as_numpy_iterator():
+        values = batch.astype(np.float64) / 255.0
+        total, total_sq, count = total + values.sum(), total_sq + np.square(values).sum(), count + values.size
+    mean = total / count
+    return float(mean), float(np.sqrt(max(total_sq / count - mean ** 2, 0.0)))

@@ -1,0 +1,85 @@
+"""One entry point for every data source: `load(data, ...)` -> Dataset index with train/val/test."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from pneumonia_tf import CLASSES
+from pneumonia_tf.data.generated import is_generated, load_generated
+from pneumonia_tf.data.index import DataError
+from pneumonia_tf.data.kermany import load_kermany
+from pneumonia_tf.data.rsna import is_rsna, load_rsna
+from pneumonia_tf.data.scan import drop_unreadable
+from pneumonia_tf.data.splits import carve_by_patient, shared_patients
+from pneumonia_tf.data.synthetic import load_synthetic
+
+
+@dataclass
+class Data:
+    """An index (see pneumonia_tf.data.index) with train/val/test, and what was left out."""
+    index: pd.DataFrame
+    name: str
+    image_size: int
+    skipped: dict[str, str] = field(default_factory=dict)  # path -> reason
+
+    @property
+    def synthetic(self) -> bool:
+        return self.name == "synthetic"
+
+    @property
+    def mean_std(self) -> tuple[float, float]:
+        """Pixel mean and std in [0, 1] of the training split (for normalization 'standardize')."""
+        from pneumonia_tf.data.pipeline import mean_std
+        return mean_std(self.split("train")["path"], self.image_size)
+
+    def split(self, name: str) -> pd.DataFrame:
+        return self.index[self.index["split"] == name].reset_index(drop=True)
+
+    def summary(self) -> dict:
+        """Images and patients per split and class (the official train/test, and train/val/test after
+        carving), skipped files, and patients crossing splits."""
+        official = self.index.assign(split=self.index["split"].replace({"val": "train"}))
+        shared = shared_patients(self.index)
+        return {"data": self.name, "official": _counts(official), "splits": _counts(self.index),
+                "skipped": [{"path": p, "reason": r} for p, r in sorted(self.skipped.items())],
+                "shared_patients": {pair: len(ids) for pair, ids in shared.items()},
+                "shared_patient_examples": {pair: ids[:5] for pair, ids in shared.items() if ids}}
+
+
+def _counts(index: pd.DataFrame) -> dict:
+    counts = {}
+    for split, rows in index.groupby("split"):
+        counts[split] = {"images": int(len(rows)), "patients": int(rows["patient"].nunique()),
+                         **{cls: {"images": int((rows["label"] == i).sum()),
+                                  "patients": int(rows.loc[rows["label"] == i, "patient"].nunique())}
+                            for i, cls in enumerate(CLASSES)}}
+    return counts
+
+
+def read_index(data: str, image_size: int = 128, seed: int = 0) -> tuple[pd.DataFrame, str]:
+    """Raw index of `data` ("synthetic", a Kermany folder or zip, an RSNA folder, a generated/ folder)."""
+    if data == "synthetic" or data.startswith("synthetic:"):  # synthetic:N = N train images per class
+        per_class = int(data.partition(":")[2] or 300)
+        return load_synthetic(size=image_size, train_per_class=per_class, test_per_class=max(per_class // 3, 8)), \
+            "synthetic"
+    path = Path(data)
+    if is_rsna(path):
+        return load_rsna(path, size=image_size, seed=seed), str(path)
+    if is_generated(path):
+        return load_generated(path), str(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder (or pass --data synthetic for the built-in phantom)")
+    return load_kermany(path), str(path)
+
+
+def load(data: str, image_size: int = 128, val_fraction: float = 0.1, seed: int = 0,
+         strict: bool = False) -> Data:
+    """Index with a validation split carved from train by patient (stratified, seeded), unreadable
+    images dropped (listed in .skipped; with strict=True they are an error)."""
+    index, name = read_index(data, image_size, seed)
+    index, skipped = drop_unreadable(index, strict=strict)
+    if "val" not in set(index["split"]) and (index["split"] == "train").any():
+        index = carve_by_patient(index, val_fraction, seed, into="val")
+    return Data(index=index, name=name, image_size=image_size, skipped=skipped)

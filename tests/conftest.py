@@ -1,0 +1,42 @@
+"""Shared fixtures: a private cache dir, tiny image folders made by the tests, the real data when present."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "chest_xray"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory):
+    os.environ["PNEUMONIA_TF_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def real_data():
+    if not REAL_DATA.is_dir():
+        pytest.skip(f"real data not present at {REAL_DATA}")
+    return REAL_DATA
+
+
+def write_image(path: Path, value: int = 128, size: int = 16) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(abs(hash(path.name)) % 2**32)
+    pixels = np.clip(rng.normal(value, 20, (size, size)), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(path, format="PNG" if path.suffix.lower() == ".png" else "JPEG")
+    return path
+
+
+def make_kermany(root: Path, splits=("train", "test"), names=None, per_class: int = 3) -> Path:
+    """A tiny Kermany-style folder; `names` maps a class to its folder name (to test letter case)."""
+    names = names or {"NORMAL": "NORMAL", "PNEUMONIA": "PNEUMONIA"}
+    for split in splits:
+        for i in range(per_class):
+            write_image(root / split / names["NORMAL"] / f"IM-{i:04d}-0001.jpeg", 90)
+            write_image(root / split / names["PNEUMONIA"] / f"person{i}_bacteria_{i}.jpeg", 160)
+    return root

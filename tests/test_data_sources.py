@@ -1,0 +1,150 @@
+"""Kermany layouts, bad files, RSNA labels, patients and splits."""
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+
+import pandas as pd
+import pytest
+from conftest import make_kermany, write_image
+
+from pneumonia_tf.data.index import DataError
+from pneumonia_tf.data.kermany import load_kermany
+from pneumonia_tf.data.patients import patient_id
+from pneumonia_tf.data.sources import load
+from pneumonia_tf.data.splits import carve_by_patient, shared_patients
+
+
+def counts(df):
+    return df.groupby(["split", "label"]).size().to_dict()
+
+
+def test_flat_layout(tmp_path):
+    df = load_kermany(make_kermany(tmp_path))
+    assert counts(df) == {("test", 0): 3, ("test", 1): 3, ("train", 0): 3, ("train", 1): 3}
+    assert set(df["source"]) == {"kermany"}
+
+
+def test_letter_case_suffixes_and_hidden_files_ignored(tmp_path):
+    root = make_kermany(tmp_path / "x", names={"NORMAL": "normal", "PNEUMONIA": "Pneumonia"})
+    write_image(root / "train" / "normal" / "IM-0100-0001.JPG")
+    write_image(root / "train" / "normal" / "IM-0101-0001.png")
+    (root / "train" / "normal" / ".DS_Store").write_bytes(b"\0\1junk")
+    write_image(root / "train" / "normal" / "._IM-0100-0001.jpeg")  # macOS resource fork
+    (root / "train" / "normal" / "notes.txt").write_text("not an image")
+    df = load_kermany(root)
+    assert counts(df)[("train", 0)] == 5
+    assert not df["path"].str.contains(r"/\.").any()
+
+
+def test_doubly_nested_layout_and_official_val_merged(tmp_path):
+    root = make_kermany(tmp_path / "chest_xray" / "chest_xray", splits=("train", "val", "test"), per_class=2)
+    (tmp_path / "chest_xray" / "__MACOSX").mkdir()
+    df = load_kermany(tmp_path)
+    assert counts(df)[("train", 0)] == 4  # 2 train + 2 official val
+    assert set(df["split"]) == {"train", "test"}
+    assert str(root) in df["path"].iloc[0]
+
+
+def test_zip_extracted_once(tmp_path):
+    root = make_kermany(tmp_path / "src" / "chest_xray")
+    archive = tmp_path / "chest-xray-pneumonia.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in root.rglob("*.jpeg"):
+            zf.write(f, f.relative_to(tmp_path / "src"))
+    first = load_kermany(archive)
+    shutil.rmtree(tmp_path / "src")
+    second = load_kermany(archive)  # from the cache, no longer needs the source folder
+    assert len(first) == len(second) == 12
+    assert first["path"].tolist() == second["path"].tolist()
+
+
+@pytest.mark.parametrize("breakage, message", [
+    (lambda r: [f.unlink() for f in (r / "train" / "NORMAL").iterdir()], "empty class folder"),
+    (lambda r: shutil.rmtree(r / "test"), "missing split test/"),
+    (lambda r: shutil.rmtree(r / "train" / "PNEUMONIA"), "missing class folder PNEUMONIA/"),
+])
+def test_layout_errors_name_the_path(tmp_path, breakage, message):
+    root = make_kermany(tmp_path)
+    breakage(root)
+    with pytest.raises(DataError, match=message) as error:
+        load_kermany(root)
+    assert str(tmp_path) in str(error.value)
+
+
+def test_unknown_layout_and_missing_path(tmp_path):
+    write_image(tmp_path / "a" / "x.png")
+    with pytest.raises(DataError, match="unknown layout"):
+        load_kermany(tmp_path)
+    with pytest.raises(DataError, match="no such file"):
+        load(str(tmp_path / "nope"))
+
+
+def test_unknown_class_folder(tmp_path):
+    root = make_kermany(tmp_path)
+    write_image(root / "train" / "COVID" / "a.png")
+    with pytest.raises(DataError, match="unknown class 'COVID'"):
+        load_kermany(root)
+
+
+def test_truncated_and_zero_byte_files_reported_by_name(tmp_path):
+    root = make_kermany(tmp_path, per_class=6)
+    good = root / "train" / "NORMAL" / "IM-0000-0001.jpeg"
+    truncated = root / "train" / "NORMAL" / "IM-0001-0001.jpeg"
+    truncated.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    empty = root / "train" / "PNEUMONIA" / "person2_bacteria_2.jpeg"
+    empty.write_bytes(b"")
+    data = load(str(root))
+    assert data.skipped.keys() == {str(truncated), str(empty)}
+    assert "zero-byte" in data.skipped[str(empty)] and "truncated" in data.skipped[str(truncated)]
+    assert not data.index["path"].isin([str(truncated), str(empty)]).any()
+    assert {s["path"] for s in data.summary()["skipped"]} == {str(truncated), str(empty)}
+    with pytest.raises(DataError, match="IM-0001-0001.jpeg") as error:
+        load(str(root), strict=True)
+    assert "person2_bacteria_2.jpeg" in str(error.value)
+
+
+@pytest.mark.parametrize("name, patient", [
+    ("person123_bacteria_456.jpeg", "person123_bacteria"),
+    ("person1_virus_11.jpeg", "person1_virus"),
+    ("person1_virus_9_2.jpeg", "person1_virus"),
+    ("IM-0115-0001.jpeg", "IM-0115"),
+    ("IM-0011-0001-0002.jpeg", "IM-0011"),
+    ("NORMAL2-IM-0427-0001.jpeg", "NORMAL2-IM-0427"),
+    ("something-else.png", "something-else"),
+])
+def test_patient_ids(name, patient):
+    assert patient_id(f"/x/{name}") == patient
+
+
+def test_validation_carved_by_patient_stratified_and_seeded():
+    rows = [dict(path=f"p{p}_{i}", label=p % 2, patient=f"P{p}", split="train", source="t")
+            for p in range(200) for i in range(1 + p % 3)]
+    df = pd.DataFrame(rows)
+    a, b, c = (carve_by_patient(df, 0.2, seed) for seed in (1, 1, 2))
+    assert a.equals(b) and not a.equals(c)
+    assert shared_patients(a) == {"train/val": []}
+    val = a[a["split"] == "val"]
+    assert 0.15 < val["patient"].nunique() / 200 < 0.25
+    assert abs(val["label"].mean() - 0.5) < 0.1
+
+
+def test_real_kermany_summary(real_data):
+    info = load(str(real_data)).summary()
+    official = info["official"]
+    assert official["train"]["images"] == 5216 and official["test"]["images"] == 624
+    assert (official["train"]["NORMAL"]["images"], official["train"]["PNEUMONIA"]["images"]) == (1341, 3875)
+    assert (official["test"]["NORMAL"]["images"], official["test"]["PNEUMONIA"]["images"]) == (234, 390)
+    assert set(info["shared_patients"].values()) == {0}
+    assert info["skipped"] == []
+
+
+def test_summary_cli_json(tmp_path, capsys):
+    from pneumonia_tf.data.__main__ import main
+    assert main(["summary", "--data", str(make_kermany(tmp_path, per_class=10)), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["official"]["train"]["images"] == 20
+    assert info["splits"]["val"]["images"] > 0
+    assert main(["summary", "--data", str(tmp_path / "missing")]) == 2
+    assert "no such file" in capsys.readouterr().err
