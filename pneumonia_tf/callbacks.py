@@ -1,0 +1,51 @@
+"""Training callbacks that Keras does not ship: the saturation-threshold unfreeze and a step decay."""
+from __future__ import annotations
+
+import keras
+
+from pneumonia_tf.models.transfer import set_base_trainable
+from pneumonia_tf.training import default_metrics
+
+
+class SaturationThresholdUnfreeze(keras.callbacks.Callback):
+    """Keep the pretrained base frozen until `threshold_epoch` (0-based), then unfreeze it (all of it,
+    or its `last` layers) and continue at `learning_rate` (seed 002; also seed 003's two-stage
+    fine-tuning: stage 1 trains the head, stage 2 everything at a lower rate).
+
+    Keras 3 trap: flipping `trainable` inside fit changes nothing, because the optimizer and the traced
+    train function hold the old variable list. So this recompiles with a fresh optimizer of the same
+    kind and rebuilds the train and test functions; the metrics are default_metrics() again, so history keys stay stable.
+    On resume past the threshold (BackupAndRestore) the base is unfrozen at the first epoch.
+    """
+
+    def __init__(self, threshold_epoch: int = 10, learning_rate: float = 1e-5, last: int | None = None,
+                 keep_batch_norm_frozen: bool = True, verbose: int = 1):
+        super().__init__()
+        self.threshold_epoch, self.learning_rate, self.last = threshold_epoch, learning_rate, last
+        self.keep_batch_norm_frozen, self.verbose = keep_batch_norm_frozen, verbose
+        self.unfrozen_at = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.unfrozen_at is not None or epoch < self.threshold_epoch:
+            return
+        model = self.model
+        set_base_trainable(model, True, last=self.last, keep_batch_norm_frozen=self.keep_batch_norm_frozen)
+        old = model.optimizer.inner_optimizer if hasattr(model.optimizer, "inner_optimizer") else model.optimizer
+        config = {**old.get_config(), "learning_rate": self.learning_rate}
+        optimizer = old.__class__.from_config(config)
+        model.compile(optimizer=optimizer, loss=model.loss, metrics=default_metrics(),
+                      jit_compile=model.jit_compile)
+        model.optimizer.build(model.trainable_variables)
+        model.make_train_function(force=True)
+        model.make_test_function(force=True)
+        self.unfrozen_at = epoch
+        if self.verbose:
+            print(f"\nSaturationThresholdUnfreeze: epoch {epoch + 1}: base unfrozen "
+                  f"({len(model.trainable_weights)} trainable tensors), learning rate {self.learning_rate:g}")
+
+
+def step_decay(factor: float = 0.1, every: int = 10) -> keras.callbacks.LearningRateScheduler:
+    """Multiply the learning rate by `factor` every `every` epochs (seed 002: x0.1 every 10). Relative
+    to the current rate, so it composes with the unfreeze callback's new rate."""
+    return keras.callbacks.LearningRateScheduler(
+        lambda epoch, lr: lr * factor if epoch > 0 and epoch % every == 0 else lr)

@@ -1,0 +1,75 @@
+"""Figures (matplotlib, PNG, Agg backend): training curves, confusion matrix, ROC, PR, worst errors."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from PIL import Image  # noqa: E402
+from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay  # noqa: E402
+
+from pneumonia_tf import CLASSES  # noqa: E402
+from pneumonia_tf.records import atomic_write  # noqa: E402
+
+
+def save(fig, path: str | Path) -> Path:
+    """Save a figure atomically as PNG and close it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return atomic_write(path, buffer.getvalue())
+
+
+def training_curves(history: pd.DataFrame, path) -> Path:
+    """Loss and accuracy per epoch, train vs validation."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        for prefix, label in (("", "train"), ("val_", "validation")):
+            if prefix + key in history:
+                ax.plot(history["epoch"] + 1, history[prefix + key], marker="o", label=label)
+        ax.set(xlabel="epoch", ylabel=key, title=key)
+        ax.legend()
+    return save(fig, path)
+
+
+def confusion(labels, scores, threshold: float, path) -> Path:
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ConfusionMatrixDisplay.from_predictions(labels, np.asarray(scores) >= threshold, display_labels=CLASSES,
+                                            ax=ax, colorbar=False)
+    ax.set_title(f"threshold {threshold:.3f}")
+    return save(fig, path)
+
+
+def roc(labels, scores, path) -> Path:
+    fig, ax = plt.subplots(figsize=(4, 4))
+    RocCurveDisplay.from_predictions(labels, scores, ax=ax, plot_chance_level=True)
+    return save(fig, path)
+
+
+def precision_recall(labels, scores, path) -> Path:
+    fig, ax = plt.subplots(figsize=(4, 4))
+    PrecisionRecallDisplay.from_predictions(labels, scores, ax=ax, plot_chance_level=True)
+    return save(fig, path)
+
+
+def worst_errors(paths, labels, scores, path, n: int = 12) -> Path:
+    """Grid of the n test images the model got most confidently wrong."""
+    labels, scores = np.asarray(labels), np.asarray(scores)
+    error = np.abs(labels - scores)
+    order = [i for i in np.argsort(-error) if (scores[i] >= 0.5) != bool(labels[i])][:n]
+    cols = 4
+    rows = max(1, -(-len(order) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, order):
+        ax.imshow(Image.open(paths[i]).convert("L"), cmap="gray")
+        ax.set_title(f"true {CLASSES[int(labels[i])]}\np(PNEUMONIA)={scores[i]:.2f}", fontsize=9)
+    if not order:
+        axes.flat[0].set_title("no misclassified images")
+    return save(fig, path)

@@ -1,0 +1,206 @@
+"""Train one model and write a complete run folder.
+
+python -m pneumonia_tf.train --model NAME --data PATH|synthetic --image-size N --epochs E --seed S --out runs/NAME
+
+The run folder holds config.json (resolved), data_summary.json (with skipped files), history.csv,
+tensorboard/, model.keras (best validation epoch), figures/, and record.json (config, seed, package
+versions, git commit, history, test metrics with CIs, wall time). record.json is written last: a run
+with one is finished and is not redone unless --force. An interrupted run resumes from backup/.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import keras
+import pandas as pd
+import tensorflow as tf
+
+from pneumonia_tf.callbacks import SaturationThresholdUnfreeze, step_decay
+from pneumonia_tf.data.index import DataError
+from pneumonia_tf.data.pipeline import make_dataset, split_rescale
+from pneumonia_tf.data.sources import load
+from pneumonia_tf.data.synthetic import NOTICE
+from pneumonia_tf.evaluate import evaluate, format_metrics, predict
+from pneumonia_tf.models import build, default_channels
+from pneumonia_tf.models.transfer import BASES
+from pneumonia_tf.records import atomic_write, provenance, read_json, write_json
+from pneumonia_tf.training import class_weights, compile_model, make_optimizer
+
+DEFAULTS = dict(
+    model="model1", data="synthetic", image_size=128, channels=None, epochs=5, batch_size=32, seed=0,
+    optimizer="adam", learning_rate=1e-3, clipnorm=None, weight_decay=None, mixed_precision=None,
+    augmentation={}, normalization=None, val_fraction=0.1, class_weight=True, oversample=False,
+    extra_train=[], early_stopping_patience=None, monitor="val_auc", lr_step=None, unfreeze=None,
+    weights="imagenet", model_options={}, deterministic=True, strict=False, jit_compile="auto",
+    threshold_rule="youden", resamples=1000,
+)
+
+
+def resolve(overrides: dict) -> dict:
+    """DEFAULTS updated with `overrides`; unknown keys are an error; channels and normalization
+    filled in from the model (ImageNet bases use their own preprocess_input)."""
+    unknown = set(overrides) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown config key(s): {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}")
+    config = {**DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
+    config["channels"] = config["channels"] or default_channels(config["model"])
+    if config["normalization"] is None and config["model"] in BASES and "rescale" not in config["augmentation"]:
+        config["normalization"] = config["model"]
+    return config
+
+
+def datasets_for(config: dict):
+    """(Data, train, val, test datasets) for a resolved config."""
+    data = load(config["data"], image_size=config["image_size"], val_fraction=config["val_fraction"],
+                seed=config["seed"], strict=config["strict"])
+    augmentation, normalization = split_rescale(config["augmentation"], config["normalization"])
+    common = dict(image_size=config["image_size"], channels=config["channels"], batch_size=config["batch_size"],
+                  normalization=normalization,
+                  mean_std=data.mean_std if normalization == "standardize" else None)
+    train = data.split("train")
+    for extra in config["extra_train"]:  # e.g. generated/ from the DCGAN module
+        train = pd.concat([train, load(extra, image_size=config["image_size"]).index], ignore_index=True)
+    train_ds = make_dataset(train["path"], train["label"], shuffle=True, seed=config["seed"],
+                            augmentation=augmentation, oversample=config["oversample"], **common)
+    val, test = data.split("val"), data.split("test")
+    return data, train_ds, make_dataset(val["path"], val["label"], **common), \
+        make_dataset(test["path"], test["label"], **common)
+
+
+def _build(config: dict) -> keras.Model:
+    options = dict(config["model_options"])
+    if config["model"] in BASES:
+        options.setdefault("weights", config["weights"])
+    shape = (config["image_size"], config["image_size"], config["channels"])
+    return build(config["model"], shape, **options)
+
+
+def _callbacks(config: dict, out: Path) -> list:
+    history = out / "history.csv"
+    best = None
+    if history.exists():  # resuming: a worse epoch after the restart must not replace the best model
+        best = float(pd.read_csv(history)[config["monitor"]].max())
+    callbacks = [
+        keras.callbacks.CSVLogger(str(history), append=True),
+        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor=config["monitor"], mode="max",
+                                        save_best_only=True, initial_value_threshold=best),
+        keras.callbacks.TensorBoard(str(out / "tensorboard")),
+    ]
+    if config["early_stopping_patience"]:
+        callbacks.append(keras.callbacks.EarlyStopping(config["monitor"], mode="max", restore_best_weights=True,
+                                                       patience=config["early_stopping_patience"]))
+    if config["lr_step"]:
+        callbacks.append(step_decay(**config["lr_step"]))
+    if config["unfreeze"]:
+        callbacks.append(SaturationThresholdUnfreeze(**config["unfreeze"]))
+    return callbacks
+
+
+def train(config: dict, out: str | Path, force: bool = False, verbose: int | str = "auto",
+          extra_callbacks: list | None = None) -> dict:
+    """Train `config` (see DEFAULTS) into run folder `out`; returns the record."""
+    config, out = resolve(config), Path(out)
+    if (out / "record.json").exists() and not force:
+        print(f"{out}: finished run found (record.json); nothing to do (use --force to retrain)")
+        return read_json(out / "record.json")
+    if force:
+        shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(config["seed"])
+    if config["deterministic"]:
+        tf.config.experimental.enable_op_determinism()
+    previous_policy = keras.mixed_precision.global_policy().name
+    if config["mixed_precision"]:
+        keras.mixed_precision.set_global_policy(config["mixed_precision"])  # mixed_float16 / mixed_bfloat16
+    start = time.time()
+    try:
+        data, train_ds, val_ds, test_ds = datasets_for(config)
+        write_json(out / "config.json", config)
+        write_json(out / "data_summary.json", data.summary())
+        model = _build(config)
+        compile_model(model, make_optimizer(config["optimizer"], config["learning_rate"], config["clipnorm"],
+                                            config["weight_decay"]), jit_compile=config["jit_compile"])
+        weights = class_weights(data.split("train")["label"]) if config["class_weight"] else None
+        model.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], class_weight=weights, verbose=verbose,
+                  shuffle=False,  # the dataset shuffles itself, seeded
+                  callbacks=_callbacks(config, out) + list(extra_callbacks or []))
+        if (out / "best.keras").exists():
+            model = keras.models.load_model(out / "best.keras")
+        tmp = out / ".model.tmp.keras"
+        model.save(tmp)
+        tmp.replace(out / "model.keras")
+        val_scores, test_scores = predict(model, val_ds), predict(model, test_ds)
+        result = evaluate(model, data.split("val")["label"], val_scores, data.split("test"), test_scores, out,
+                          config["threshold_rule"], config["resamples"], config["seed"])
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    history = pd.read_csv(out / "history.csv").drop_duplicates("epoch", keep="last")
+    atomic_write(out / "history.csv", history.to_csv(index=False))
+    record = {"config": config, "seed": config["seed"], **provenance(), "synthetic_data": data.synthetic,
+              "data": {"splits": data.summary()["splits"], "skipped": data.summary()["skipped"]},
+              "class_weight": weights, "epochs_trained": int(len(history)),
+              "history": history.to_dict(orient="records"), "test": result,
+              "wall_time_s": round(time.time() - start, 1)}
+    write_json(out / "record.json", record)
+    if data.synthetic:
+        print(NOTICE, file=sys.stderr)
+    return record
+
+
+def parse_value(text: str):
+    """--set values are JSON when they parse (numbers, lists, objects, true/null), else strings."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pneumonia_tf.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, help="an experiments/*.toml file; its [train] table is the base")
+    parser.add_argument("--model")
+    parser.add_argument("--data", help="Kermany folder or zip, RSNA folder, or synthetic")
+    parser.add_argument("--image-size", type=int)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--weights", help='"imagenet", "none", or a local weights file (transfer models)')
+    parser.add_argument("--mixed-precision", choices=["mixed_float16", "mixed_bfloat16"])
+    parser.add_argument("--clipnorm", type=float)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="any config key (JSON values)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--force", action="store_true", help="retrain even if the run is finished")
+    args = parser.parse_args(argv)
+    overrides = {}
+    if args.config:
+        from pneumonia_tf.experiments import load_experiment
+        overrides.update(load_experiment(args.config).get("train", {}))
+    for key in ("model", "data", "image_size", "epochs", "batch_size", "learning_rate", "seed", "mixed_precision",
+                "clipnorm"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    if args.weights is not None:
+        overrides["weights"] = None if args.weights.lower() == "none" else args.weights
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = parse_value(value)
+    try:
+        record = train(overrides, args.out, force=args.force)
+    except (DataError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_metrics(record["test"]))
+    print(f"run folder: {args.out}  (wall time {record['wall_time_s']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

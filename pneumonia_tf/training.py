@@ -1,0 +1,39 @@
+"""Compile and callbacks shared by every training entry point (train, tune, reproduce)."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+from sklearn.utils.class_weight import compute_class_weight
+
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "sgd": keras.optimizers.SGD,
+              "rmsprop": keras.optimizers.RMSprop}
+
+
+def default_metrics() -> list:
+    """Fresh metric objects with fixed names (history keys: accuracy, auc, precision, recall)."""
+    return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc"),
+            keras.metrics.Precision(name="precision"), keras.metrics.Recall(name="recall")]
+
+
+def make_optimizer(name: str = "adam", learning_rate: float = 1e-3, clipnorm: float | None = None,
+                   weight_decay: float | None = None, **options) -> keras.optimizers.Optimizer:
+    """An optimizer by name; clipnorm clips each gradient's norm (seed 003)."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
+    if weight_decay:
+        options["weight_decay"] = weight_decay
+    return OPTIMIZERS[name](learning_rate=learning_rate, clipnorm=clipnorm, **options)
+
+
+def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, jit_compile="auto") -> keras.Model:
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=default_metrics(),
+                  jit_compile=jit_compile)
+    return model
+
+
+def class_weights(labels) -> dict[int, float]:
+    """'balanced' weights from the training labels: n / (2 * n_class). The PNEUMONIA/NORMAL ratio of
+    these equals seed 001's pos_weight = n_negative / n_positive."""
+    labels = np.asarray(labels).astype(int)
+    weights = compute_class_weight("balanced", classes=np.array([0, 1]), y=labels)
+    return {0: float(weights[0]), 1: float(weights[1])}

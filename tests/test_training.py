@@ -1,0 +1,140 @@
+"""The saturation-threshold unfreeze (and the Keras 3 trap it avoids), resume after interruption,
+class weights, step decay, and a whole run folder."""
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from pneumonia_tf.callbacks import SaturationThresholdUnfreeze, step_decay
+from pneumonia_tf.models import build
+from pneumonia_tf.models.transfer import base_layers, set_base_trainable
+from pneumonia_tf.train import train
+from pneumonia_tf.training import class_weights, compile_model, make_optimizer
+
+
+def tiny_data(n=16, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 1, (n, size, size, 3)).astype("float32"), rng.integers(0, 2, n).astype("float32")
+
+
+class BaseWeightsProbe(keras.callbacks.Callback):
+    """Copies of the base's weights at the start of training and the end of every epoch."""
+
+    def on_train_begin(self, logs=None):
+        self.snapshots = [self._base()]
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.snapshots.append(self._base())
+
+    def _base(self):
+        return [w.numpy().copy() for layer in base_layers(self.model) for w in layer.weights]
+
+
+def changed(a, b):
+    return any(not np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def transfer_vgg16():
+    keras.utils.set_random_seed(0)
+    model = build("vgg16", (32, 32, 3), weights=None, dense=16)
+    return compile_model(model, make_optimizer("adam", 1e-3))
+
+
+def test_keras3_trap_setting_trainable_inside_fit_changes_nothing():
+    """Why the callback recompiles: flipping trainable in a callback leaves the base untouched."""
+    class NaiveUnfreeze(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                set_base_trainable(self.model, True)
+
+    model, probe = transfer_vgg16(), BaseWeightsProbe()
+    model.fit(*tiny_data(), epochs=3, batch_size=8, verbose=0, callbacks=[NaiveUnfreeze(), probe])
+    assert all(layer.trainable for layer in base_layers(model))  # it says unfrozen...
+    assert not changed(probe.snapshots[0], probe.snapshots[-1])  # ...but nothing was trained
+
+
+def test_saturation_threshold_unfreeze():
+    model, probe = transfer_vgg16(), BaseWeightsProbe()
+    unfreeze = SaturationThresholdUnfreeze(threshold_epoch=2, learning_rate=1e-4, verbose=0)
+    history = model.fit(*tiny_data(), validation_data=tiny_data(8, seed=1), epochs=4, batch_size=8, verbose=0,
+                        callbacks=[unfreeze, probe])
+    start, after1, after2, after3, after4 = probe.snapshots
+    assert not changed(start, after1) and not changed(start, after2)  # frozen in epochs 1 and 2
+    assert changed(after2, after3) and changed(after3, after4)  # trained from epoch 3 on
+    assert unfreeze.unfrozen_at == 2
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-4)
+    keys = set(history.history)
+    assert {"loss", "accuracy", "auc", "val_loss", "val_auc"} <= keys
+    assert all(len(values) == 4 for values in history.history.values())
+
+
+def test_step_decay_multiplies_every_n_epochs():
+    model = compile_model(build("model1", (16, 16, 3)), make_optimizer("sgd", 1.0))
+    rates = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda e, logs: rates.append(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))))
+    model.fit(*tiny_data(8, 16), epochs=5, verbose=0, callbacks=[step_decay(0.1, every=2), record])
+    np.testing.assert_allclose(rates, [1.0, 1.0, 0.1, 0.1, 0.01], rtol=1e-6)
+
+
+def test_class_weights_balance_the_classes():
+    weights = class_weights([0] * 10 + [1] * 30)
+    assert weights == {0: 2.0, 1: pytest.approx(2 / 3)}
+    assert weights[0] / weights[1] == pytest.approx(30 / 10)  # seed 001's pos_weight, inverted
+
+
+SMOKE = dict(model="model1", data="synthetic:24", image_size=32, epochs=3, batch_size=8, resamples=50,
+             augmentation={"rescale": 1 / 255, "shear_range": 0.2, "zoom_range": 0.2, "horizontal_flip": True})
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights = [w.copy() for w in self.model.get_weights()]
+        raise Interrupt
+
+
+class FirstEpochProbe(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if not hasattr(self, "epoch"):
+            self.epoch, self.weights = epoch, [w.copy() for w in self.model.get_weights()]
+
+
+def test_interrupted_run_resumes_at_the_next_epoch_with_the_same_weights(tmp_path):
+    interrupt = InterruptAfterFirstEpoch()
+    with pytest.raises(Interrupt):
+        train(SMOKE, tmp_path / "run", verbose=0, extra_callbacks=[interrupt])
+    assert not (tmp_path / "run" / "record.json").exists()
+    probe = FirstEpochProbe()
+    record = train(SMOKE, tmp_path / "run", verbose=0, extra_callbacks=[probe])
+    assert probe.epoch == 1
+    for restored, saved in zip(probe.weights, interrupt.weights):
+        np.testing.assert_array_equal(restored, saved)
+    assert [row["epoch"] for row in record["history"]] == [0, 1, 2]
+
+
+def test_run_folder_rerun_and_determinism(tmp_path):
+    record = train(SMOKE, tmp_path / "a", verbose=0)
+    run = tmp_path / "a"
+    for name in ("config.json", "data_summary.json", "history.csv", "model.keras", "record.json",
+                 "figures/training_curves.png", "figures/roc.png", "figures/pr.png",
+                 "figures/confusion_val_threshold.png", "figures/worst_errors.png"):
+        assert (run / name).exists(), name
+    assert (run / "tensorboard").is_dir() and not (run / "backup").exists()
+    assert record["synthetic_data"] and record["seed"] == 0 and record["git_commit"]
+    assert {"keras", "tensorflow-cpu", "numpy"} <= set(record["versions"])
+    for key in ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc"):
+        low, high = record["test"]["at_val_threshold"]["ci"][key]
+        assert low <= record["test"]["at_val_threshold"][key] <= high
+    before = (run / "record.json").read_text()
+    assert train(SMOKE, run, verbose=0) == json.loads(before)  # finished: nothing redone
+    assert (run / "record.json").read_text() == before
+    again = train(SMOKE, tmp_path / "b", verbose=0)  # same seed, CPU: same numbers
+    assert again["history"] == record["history"]
+    assert again["test"] == record["test"]
