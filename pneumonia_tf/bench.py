@@ -1,6 +1,7 @@
 """Benchmarks, each measured side by side in one run and printed as ratios.
 
 python -m pneumonia_tf.bench pipeline --data PATH --size 128
+python -m pneumonia_tf.bench train --model model1 --size 128
 """
 from __future__ import annotations
 
@@ -48,6 +49,91 @@ def bench_pipeline(args) -> None:
           f"(slowest of {args.epochs})")
 
 
+def _best_seconds(fn, repeats: int = 5) -> float:
+    fn()  # warm-up (tracing, oneDNN primitive creation)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def peak_gflops(dtype) -> dict:
+    """Measured peak of this machine in `dtype`: best of 3x3 convolutions (64 and 128 channels) and a
+    2048^3 matmul, in GFLOP/s."""
+    import tensorflow as tf
+
+    def conv(batch, size, channels):
+        x = tf.cast(tf.random.uniform((batch, size, size, channels)), dtype)
+        k = tf.cast(tf.random.uniform((3, 3, channels, channels)), dtype)
+        f = tf.function(lambda: tf.nn.conv2d(x, k, 1, "SAME"))
+        return 2 * batch * size * size * 9 * channels * channels / _best_seconds(lambda: f().numpy()) / 1e9
+
+    a = tf.cast(tf.random.uniform((2048, 2048)), dtype)
+    matmul = tf.function(lambda: a @ a)
+    return {"conv": max(conv(32, 64, 64), conv(32, 32, 128)),
+            "matmul": 2 * 2048 ** 3 / _best_seconds(lambda: matmul().numpy()) / 1e9}
+
+
+def training_flops(model) -> int:
+    """FLOPs of one training step per image: forward F of every conv and dense layer, plus F for its
+    weight gradient and F for its input gradient (none for the first layer, whose input is data)."""
+    import keras
+
+    total, first = 0, True
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, h, w, _ = layer.output.shape
+            flops = 2 * h * w * int(keras.ops.size(layer.kernel))
+        elif isinstance(layer, keras.layers.Dense):
+            flops = 2 * int(keras.ops.size(layer.kernel))
+        else:
+            continue
+        total += flops * (2 if first else 3)
+        first = False
+    return total
+
+
+def bench_train(args) -> None:
+    import keras
+    import tensorflow as tf
+
+    from pneumonia_tf.models import build, default_channels
+    from pneumonia_tf.training import compile_model, make_optimizer
+
+    shape = (args.size, args.size, default_channels(args.model))
+    peaks = {"float32": peak_gflops(tf.float32), "mixed_bfloat16": peak_gflops(tf.bfloat16)}
+    for policy, peak in peaks.items():
+        print(f"measured peak ({policy.replace('mixed_', '')}): conv {peak['conv']:.0f} GFLOP/s, "
+              f"matmul {peak['matmul']:.0f} GFLOP/s")
+    # XLA (jit_compile=True) was 2-4x slower than these on a 2-core AVX-512 CPU, so it is not among them.
+    settings = [("plain fit: float32, batch 32", "float32", 32, 1),
+                ("float32, batch 128, steps_per_execution 4", "float32", 128, 4),
+                ("mixed_bfloat16, batch 128, steps_per_execution 4", "mixed_bfloat16", 128, 4)]
+    print(f"\n{args.model} at {args.size}px, training step on in-memory batches, best of {args.repeats}:")
+    baseline = None
+    for label, policy, batch, steps_per_execution in settings:
+        keras.mixed_precision.set_global_policy(policy)
+        keras.utils.set_random_seed(0)
+        model = compile_model(build(args.model, shape), make_optimizer("adam", 1e-3), jit_compile=False,
+                              steps_per_execution=steps_per_execution)
+        x = tf.random.uniform((batch * 4, *shape))
+        y = tf.cast(tf.random.uniform((batch * 4,)) > 0.5, tf.float32)
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).repeat().prefetch(4)
+        steps = max(args.steps // steps_per_execution, 1) * steps_per_execution
+        seconds = _best_seconds(lambda: model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False),
+                                args.repeats)
+        keras.mixed_precision.set_global_policy("float32")
+        rate = batch * steps / seconds
+        gflops = rate * training_flops(model) / 1e9
+        baseline = baseline or rate
+        peak = peaks[policy]
+        print(f"  {label:50s} {rate:7.1f} images/s {gflops:7.1f} GFLOP/s = "
+              f"{gflops / peak['conv']:4.0%} of conv peak, {gflops / peak['matmul']:4.0%} of matmul peak "
+              f"({rate / baseline:.2f}x plain fit)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pneumonia_tf.bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -58,6 +144,12 @@ def main(argv=None) -> int:
     p.add_argument("--images", type=int, default=None, help="images per timed pass (default: all)")
     p.add_argument("--epochs", type=int, default=2, help="cached epochs timed")
     p.set_defaults(run=bench_pipeline)
+    p = sub.add_parser("train", help="training images/s and GFLOP/s as a fraction of the measured peak")
+    p.add_argument("--model", default="model1")
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--steps", type=int, default=16)
+    p.add_argument("--repeats", type=int, default=3)
+    p.set_defaults(run=bench_train)
     args = parser.parse_args(argv)
     args.run(args)
     return 0

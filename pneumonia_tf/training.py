@@ -25,9 +25,11 @@ def make_optimizer(name: str = "adam", learning_rate: float = 1e-3, clipnorm: fl
     return OPTIMIZERS[name](learning_rate=learning_rate, clipnorm=clipnorm, **options)
 
 
-def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, jit_compile="auto") -> keras.Model:
+def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, jit_compile="auto",
+                  steps_per_execution: int = 1) -> keras.Model:
+    """Binary cross-entropy with default_metrics(); jit_compile="auto" lets Keras use XLA."""
     model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=default_metrics(),
-                  jit_compile=jit_compile)
+                  jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     return model
 
 

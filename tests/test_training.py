@@ -138,3 +138,18 @@ def test_run_folder_rerun_and_determinism(tmp_path):
     again = train(SMOKE, tmp_path / "b", verbose=0)  # same seed, CPU: same numbers
     assert again["history"] == record["history"]
     assert again["test"] == record["test"]
+
+
+def test_train_cli_with_an_experiment_file(tmp_path, capsys):
+    from pneumonia_tf.train import main
+    config = tmp_path / "exp.toml"
+    config.write_text('[train]\nmodel = "model2"\nimage_size = 32\nepochs = 1\nbatch_size = 8\nresamples = 20\n'
+                      'augmentation = { rescale = 0.00392156862745098, horizontal_flip = true }\n')
+    assert main(["--config", str(config), "--data", "synthetic:24", "--out", str(tmp_path / "run")]) == 0
+    assert "roc_auc" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["model"] == "model2" and saved["augmentation"]["horizontal_flip"] is True
+    assert main(["--model", "model1", "--data", str(tmp_path / "absent"), "--out", str(tmp_path / "x")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    assert main(["--set", "colour=1", "--out", str(tmp_path / "y")]) == 2
+    assert "unknown config key(s): colour" in capsys.readouterr().err
