@@ -2,6 +2,7 @@
 
 python -m pneumonia_tf.bench pipeline --data PATH --size 128
 python -m pneumonia_tf.bench train --model model1 --size 128
+python -m pneumonia_tf.bench cam [--model model1 --size 128 --images 64]
 """
 from __future__ import annotations
 
@@ -134,6 +135,47 @@ def bench_train(args) -> None:
               f"({rate / baseline:.2f}x plain fit)")
 
 
+def keras_io_gradcam(img_array, model, last_conv_layer_name):
+    """The keras-io Grad-CAM example's make_gradcam_heatmap, as a user would loop it per image (one
+    sub-model and one tape per call, eager). Here only for comparison."""
+    import keras
+    import tensorflow as tf
+
+    grad_model = keras.models.Model(model.inputs, [model.get_layer(last_conv_layer_name).output, model.output])
+    with tf.GradientTape() as tape:
+        last_conv_layer_output, preds = grad_model([img_array])
+        class_channel = preds[:, 0]
+    grads = tape.gradient(class_channel, last_conv_layer_output)
+    pooled_grads = tf.reduce_mean(grads, axis=(0, 1, 2))
+    heatmap = tf.squeeze(last_conv_layer_output[0] @ pooled_grads[..., tf.newaxis])
+    return (tf.maximum(heatmap, 0) / tf.math.reduce_max(heatmap)).numpy()
+
+
+def bench_cam(args) -> None:
+    import numpy as np
+
+    from pneumonia_tf.cam import find_conv_layer, gradcam
+    from pneumonia_tf.models import build, default_channels
+    from pneumonia_tf.models.transfer import BASES
+
+    shape = (args.size, args.size, default_channels(args.model))
+    model = build(args.model, shape, **({"weights": None} if args.model in BASES else {}))
+    x = np.random.default_rng(0).uniform(0, 1, (args.images, *shape)).astype("float32")
+    layer = find_conv_layer(model)[1].name
+    gradcam(model, x[:args.batch_size], batch_size=args.batch_size)  # trace once
+    start = time.perf_counter()
+    gradcam(model, x, batch_size=args.batch_size)
+    batched = args.images / (time.perf_counter() - start)
+    keras_io_gradcam(x[:1], model, layer)
+    start = time.perf_counter()
+    for i in range(args.images):
+        keras_io_gradcam(x[i:i + 1], model, layer)
+    loop = args.images / (time.perf_counter() - start)
+    print(f"{args.model} at {args.size}px, {args.images} images, layer {layer}:")
+    print(f"  {'per-image loop (keras-io make_gradcam_heatmap)':50s} {loop:8.1f} maps/s   1.00x")
+    print(f"  {f'pneumonia_tf.cam.gradcam, batch {args.batch_size}':50s} {batched:8.1f} maps/s   {batched / loop:.1f}x")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pneumonia_tf.bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,6 +192,12 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=16)
     p.add_argument("--repeats", type=int, default=3)
     p.set_defaults(run=bench_train)
+    p = sub.add_parser("cam", help="batched Grad-CAM vs a per-image loop in the keras-io manner")
+    p.add_argument("--model", default="model1")
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--images", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(run=bench_cam)
     args = parser.parse_args(argv)
     args.run(args)
     return 0

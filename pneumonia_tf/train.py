@@ -144,7 +144,7 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
     atomic_write(out / "history.csv", history.to_csv(index=False))
     record = {"config": config, "seed": config["seed"], **provenance(), "synthetic_data": data.synthetic,
               "data": {"splits": data.summary()["splits"], "skipped": data.summary()["skipped"]},
-              "class_weight": weights, "epochs_trained": int(len(history)),
+              "class_weight": weights, "mean_std": data.mean_std if "standardize" == config["normalization"] else None, "epochs_trained": int(len(history)),
               "history": history.to_dict(orient="records"), "test": result,
               "wall_time_s": round(time.time() - start, 1)}
     write_json(out / "record.json", record)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +29,7 @@ class Data:
     def synthetic(self) -> bool:
         return self.name == "synthetic"
 
-    @property
+    @cached_property
     def mean_std(self) -> tuple[float, float]:
         """Pixel mean and std in [0, 1] of the training split (for normalization 'standardize')."""
         from pneumonia_tf.data.pipeline import mean_std

@@ -20,6 +20,7 @@ from pneumonia_tf import CLASSES
 from pneumonia_tf.data.cache import cache_dir
 from pneumonia_tf.data.kermany import load_kermany
 
+VERSION = 2  # part of the cache key: bump whenever the drawing changes
 NOTICE = ("*** SYNTHETIC DATA: the built-in chest phantom is in use. Numbers from this run are NOT "
           "comparable to any paper. Pass --data PATH for the real data set. ***")
 
@@ -52,7 +53,7 @@ def phantom(rng: np.random.Generator, size: int, pneumonia: bool) -> tuple[np.nd
     if pneumonia:
         cx, cy, rx, ry = lungs[rng.integers(2)]
         px, py = cx + rng.uniform(-0.5, 0.5) * rx, cy + rng.uniform(-0.2, 0.6) * ry
-        strength = rng.uniform(0.12, 0.32)
+        strength = rng.uniform(0.2, 0.45)
         if rng.random() < 0.5:  # focal: one blob
             sigma = rng.uniform(0.07, 0.14)
             blob = np.exp(-((x - px) ** 2 + (y - py) ** 2) / (2 * sigma ** 2))
@@ -105,7 +106,7 @@ def load_synthetic(size: int = 128, train_per_class: int = 300, test_per_class: 
     """Index of the phantom (made once and cached), with mask and boxes columns. Prints NOTICE."""
     if not quiet:
         print(NOTICE, file=sys.stderr)
-    root = cache_dir("synthetic") / f"s{size}-n{train_per_class}-{test_per_class}-seed{seed}"
+    root = cache_dir("synthetic") / f"v{VERSION}-s{size}-n{train_per_class}-{test_per_class}-seed{seed}"
     if not root.exists():
         materialize(root, {"train": train_per_class, "test": test_per_class}, size, seed)
     df = load_kermany(root)

@@ -24,8 +24,14 @@ TABLE1 = {
 }
 
 
-def table1_cnn(name: str, input_shape=(128, 128, 3), **overrides) -> keras.Model:
-    """A Table-1 CNN; overrides replace table fields (the tuner uses this). Last conv is 'last_conv'."""
+POOLING = {"flatten": keras.layers.Flatten, "avg": keras.layers.GlobalAveragePooling2D,
+           "max": keras.layers.GlobalMaxPooling2D}
+
+
+def table1_cnn(name: str, input_shape=(128, 128, 3), pooling: str = "flatten", **overrides) -> keras.Model:
+    """A Table-1 CNN; overrides replace table fields (the tuner uses this). Last conv is 'last_conv'.
+    pooling: "flatten" (Table 1), or global "avg" / "max" pooling before the dense layer (not in
+    Table 1; global max pooling localizes small findings, Oquab et al. 2015)."""
     from pneumonia_tf.models import output_head
 
     spec = {**TABLE1.get(name, TABLE1["model1"]), **overrides}
@@ -44,7 +50,9 @@ def table1_cnn(name: str, input_shape=(128, 128, 3), **overrides) -> keras.Model
         x = keras.layers.MaxPooling2D(2, name=f"pool{b}")(x)
         if spec["conv_dropout"]:
             x = keras.layers.Dropout(spec["conv_dropout"], name=f"dropout{b}")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
+    if pooling not in POOLING:
+        raise ValueError(f"pooling must be one of {', '.join(POOLING)}, got {pooling!r}")
+    x = POOLING[pooling](name="pool")(x)
     x = keras.layers.Dense(spec["dense"], activation="relu", kernel_regularizer=regularizer, name="dense")(x)
     if spec["dense_dropout"]:
         x = keras.layers.Dropout(spec["dense_dropout"], name="dense_dropout")(x)

@@ -1,0 +1,47 @@
+"""Heatmap overlays and the grids the seeds show (matplotlib, PNG)."""
+from __future__ import annotations
+
+import numpy as np
+
+from pneumonia_tf.plots import plt, save
+
+
+def overlay(image: np.ndarray, heatmap: np.ndarray, cmap: str = "jet", alpha: float = 0.4) -> np.ndarray:
+    """image (H, W) or (H, W, C) in [0, 1], heatmap (H, W) in [0, 1] -> RGB (H, W, 3) in [0, 1]."""
+    gray = image if image.ndim == 2 else image.mean(axis=-1)
+    rgb = np.repeat(np.clip(gray, 0, 1)[..., None], 3, axis=-1)
+    colored = plt.get_cmap(cmap)(np.clip(heatmap, 0, 1))[..., :3]
+    return (1 - alpha) * rgb + alpha * colored
+
+
+def _gray(image):
+    return image if image.ndim == 2 else image.mean(axis=-1)
+
+
+def three_row_grid(images, heatmaps, titles, path, cmap="jet", alpha=0.4):
+    """Seed 002's figure: row 1 the images, row 2 the heatmaps, row 3 superimposed; one column each."""
+    n = len(images)
+    fig, axes = plt.subplots(3, n, figsize=(3 * n, 9), squeeze=False)
+    for j, (image, heatmap, title) in enumerate(zip(images, heatmaps, titles)):
+        axes[0, j].imshow(_gray(image), cmap="gray", vmin=0, vmax=1)
+        axes[0, j].set_title(title, fontsize=9)
+        axes[1, j].imshow(heatmap, cmap=cmap, vmin=0, vmax=1)
+        axes[2, j].imshow(overlay(image, heatmap, cmap, alpha))
+    for ax, label in zip(axes[:, 0], ("image", "heatmap", "superimposed")):
+        ax.set_ylabel(label)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return save(fig, path)
+
+
+def overlay_grid(images, heatmaps, titles, path, cols: int = 4, cmap="jet", alpha=0.4):
+    """Seed 000's figure: a grid of overlays with titles."""
+    rows = max(1, -(-len(images) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, heatmap, title in zip(axes.flat, images, heatmaps, titles):
+        ax.imshow(overlay(image, heatmap, cmap, alpha))
+        ax.set_title(title, fontsize=9)
+    return save(fig, path)

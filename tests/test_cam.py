@@ -1,0 +1,141 @@
+"""Grad-CAM and CAM: shapes and range for every model, known answers, batching, targets, checks, CLI."""
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from pneumonia_tf.cam import cam, find_conv_layer, gradcam
+from pneumonia_tf.cam.checks import boxes_to_mask, iou, pointing_game, randomization_correlation
+from pneumonia_tf.cam.figures import overlay
+from pneumonia_tf.models import MODELS, build
+from pneumonia_tf.models.transfer import BASES
+
+
+def images(n=3, size=32, channels=3, seed=0):
+    return np.random.default_rng(seed).uniform(0, 1, (n, size, size, channels)).astype("float32")
+
+
+@pytest.mark.parametrize("name", [m for m in MODELS if m != "resnet50"])
+def test_heatmaps_have_the_input_size_and_lie_in_0_1(name):
+    channels = 1 if name == "resnet18_1ch" else 3
+    model = build(name, (32, 32, channels), **({"weights": None} if name in BASES else {}))
+    maps = gradcam(model, images(channels=channels))
+    assert maps.shape == (3, 32, 32) and maps.dtype == np.float32
+    assert np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
+
+
+def test_zero_gradients_give_zero_maps_not_nan():
+    model = build("model1", (32, 32, 3))
+    logit = model.get_layer("logit")
+    logit.set_weights([np.zeros_like(w) for w in logit.get_weights()])
+    maps = gradcam(model, images())
+    assert np.isfinite(maps).all() and not maps.any()
+
+
+def test_batched_equals_per_image():
+    model = build("model3", (32, 32, 3))
+    x = images(5)
+    batched = gradcam(model, x, batch_size=32)
+    single = np.concatenate([gradcam(model, x[i:i + 1]) for i in range(5)])
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+
+
+def square_detector(form: str) -> keras.Model:
+    """A model whose only conv filter fires on bright 6x6 squares: its map must peak on the square."""
+    conv = keras.layers.Conv2D(1, 5, padding="same", activation="relu", name="detector",
+                               kernel_initializer=keras.initializers.Constant(1 / 25),
+                               bias_initializer=keras.initializers.Constant(-0.6))
+    head = [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(
+        1, activation="sigmoid", kernel_initializer="ones", bias_initializer="zeros")]
+    if form == "sequential":
+        return keras.Sequential([keras.Input((32, 32, 1)), conv, *head])
+    inputs = keras.Input((32, 32, 1))
+    if form == "functional":
+        x = conv(inputs)
+        for layer in head:
+            x = layer(x)
+        return keras.Model(inputs, x)
+    base = keras.Model(inputs, conv(inputs), name="base")  # nested base model
+    return keras.Sequential([keras.Input((32, 32, 1)), base, *head])
+
+
+@pytest.mark.parametrize("form", ["sequential", "functional", "nested"])
+def test_known_answer_map_peaks_on_the_square(form):
+    model = square_detector(form)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 0.3, (6, 32, 32, 1)).astype("float32")
+    corners = rng.integers(2, 24, (6, 2))
+    for image, (r, c) in zip(x, corners):
+        image[r:r + 6, c:c + 6] = 1.0
+    assert find_conv_layer(model)[1].name == "detector"
+    maps = gradcam(model, x, target="PNEUMONIA")
+    for heatmap, (r, c) in zip(maps, corners):
+        peak = np.unravel_index(heatmap.argmax(), heatmap.shape)
+        assert r <= peak[0] < r + 6 and c <= peak[1] < c + 6, (form, peak, (r, c))
+
+
+def test_cam_agrees_with_gradcam_for_global_average_pooling_nets():
+    model = build("resnet18_1ch", (64, 64, 1))
+    x = images(4, 64, 1)
+    np.testing.assert_allclose(cam(model, x), gradcam(model, x), atol=1e-4)
+
+
+def test_targets_give_different_maps_on_a_trained_model():
+    from pneumonia_tf.data.pipeline import make_dataset
+    from pneumonia_tf.data.sources import load
+    from pneumonia_tf.training import compile_model, make_optimizer
+    keras.utils.set_random_seed(0)
+    data = load("synthetic:24", image_size=32)
+    train = data.split("train")
+    model = compile_model(build("model1", (32, 32, 1)), make_optimizer("adam", 1e-3))
+    ds = make_dataset(train["path"], train["label"], image_size=32, batch_size=8)
+    model.fit(ds, epochs=2, verbose=0)
+    x = np.concatenate([x for x, _ in ds.take(1)])
+    normal, pneumonia = gradcam(model, x, target="NORMAL"), gradcam(model, x, target="PNEUMONIA")
+    assert not np.allclose(normal, pneumonia, atol=1e-3)
+    with pytest.raises(ValueError, match="target must be one of"):
+        gradcam(model, x, target="COVID")
+
+
+def test_localization_checks_on_known_arrays():
+    masks = np.zeros((2, 8, 8), bool)
+    masks[:, 2:4, 2:4] = True
+    maps = np.zeros((2, 8, 8))
+    maps[0, 3, 3] = 1.0  # hit
+    maps[1, 6, 6] = 1.0  # miss
+    assert pointing_game(maps, masks).tolist() == [True, False]
+    assert pointing_game(maps, masks, tolerance=5).tolist() == [True, True]  # (6, 6) is 4.24 px from (3, 3)
+    assert pointing_game(maps, masks, tolerance=4).tolist() == [True, False]
+    maps[0, 2:4, 2:4] = 1.0
+    assert iou(maps, masks).tolist() == [1.0, 0.0]
+    assert boxes_to_mask("[[0.25, 0.25, 0.25, 0.25]]", 8, 8).sum() == 4
+    rng = np.random.default_rng(0)
+    a = rng.uniform(size=(3, 8, 8))
+    np.testing.assert_allclose(randomization_correlation(a, a), 1.0)
+    assert abs(randomization_correlation(a, rng.uniform(size=(3, 8, 8))).mean()) < 0.3
+
+
+def test_overlay_shape_and_range():
+    out = overlay(np.full((8, 8), 0.5), np.linspace(0, 1, 64).reshape(8, 8), alpha=0.4)
+    assert out.shape == (8, 8, 3) and 0 <= out.min() and out.max() <= 1
+
+
+def test_cam_cli_writes_overlays_heatmaps_grids_and_scores(tmp_path, capsys):
+    from pneumonia_tf.cam.__main__ import main
+    from pneumonia_tf.train import train
+    train(dict(model="model1", data="synthetic:24", image_size=32, epochs=1, batch_size=8, resamples=20),
+          tmp_path / "run", verbose=0)
+    out = tmp_path / "maps"
+    assert main(["--run", str(tmp_path / "run"), "--split", "test", "--n", "4", "--out", str(out)]) == 0
+    assert len(list(out.glob("*_overlay.png"))) == 4 and len(list(out.glob("*_heatmap.npy"))) == 4
+    assert (out / "overlay_grid.png").exists() and (out / "three_rows.png").exists()
+    heatmap = np.load(next(out.glob("*_heatmap.npy")))
+    assert heatmap.shape == (32, 32) and 0 <= heatmap.min() and heatmap.max() <= 1
+    assert main(["score", "--run", str(tmp_path / "run"), "--n", "4"]) == 0
+    result = json.loads((tmp_path / "run" / "cam_score.json").read_text())
+    assert {"randomization_rank_correlation", "pointing_game", "iou_at_0_5", "deletion_auc", "insertion_auc",
+            "deletion_auc_random_map", "insertion_auc_random_map"} <= set(result)
+    assert result["images"] == 4
