@@ -3,6 +3,7 @@
 python -m pneumonia_tf.bench pipeline --data PATH --size 128
 python -m pneumonia_tf.bench train --model model1 --size 128
 python -m pneumonia_tf.bench cam [--model model1 --size 128 --images 64]
+python -m pneumonia_tf.bench dcgan [--batch-size 32]
 """
 from __future__ import annotations
 
@@ -176,6 +177,26 @@ def bench_cam(args) -> None:
     print(f"  {f'pneumonia_tf.cam.gradcam, batch {args.batch_size}':50s} {batched:8.1f} maps/s   {batched / loop:.1f}x")
 
 
+def bench_dcgan(args) -> None:
+    import keras
+    import numpy as np
+
+    from pneumonia_tf.dcgan import DCGAN, discriminator, generator
+
+    print(f"DCGAN train step (both networks), batch {args.batch_size}, best of {args.repeats} x {args.steps} steps:")
+    for size in (64, 128):
+        times = {}
+        for xla in (False, True):
+            keras.utils.set_random_seed(0)
+            gan = DCGAN(discriminator(size), generator(size), seed=0)
+            gan.compile(jit_compile=xla)
+            x = np.random.default_rng(0).uniform(-1, 1, (args.batch_size * args.steps, size, size, 1)).astype("float32")
+            fit = lambda: gan.fit(x, batch_size=args.batch_size, epochs=1, verbose=0, shuffle=False)  # noqa: E731
+            times[xla] = _best_seconds(fit, args.repeats) / args.steps
+        print(f"  {size:3d}px: without XLA {times[False] * 1000:7.0f} ms/step, with XLA {times[True] * 1000:7.0f} "
+              f"ms/step, XLA speed-up {times[False] / times[True]:.2f}x")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pneumonia_tf.bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -198,6 +219,11 @@ def main(argv=None) -> int:
     p.add_argument("--images", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=32)
     p.set_defaults(run=bench_cam)
+    p = sub.add_parser("dcgan", help="DCGAN step time at 64 and 128 px, with and without XLA")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=2)
+    p.set_defaults(run=bench_dcgan)
     args = parser.parse_args(argv)
     args.run(args)
     return 0
