@@ -3,11 +3,13 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PROFILE ?= smoke
-DATA    ?= synthetic
+DATA    ?=
 SEEDS   ?= 1
+DATA_ARG = $(if $(DATA),--data $(DATA),)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test test-slow summary bench clean
+STUDIES := table1 transfer seed000 seed001 seed003
+.PHONY: install test test-slow summary bench clean $(addprefix reproduce-,$(STUDIES))
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +25,13 @@ test:
 test-slow:
 	$(PY) -m pytest -q -m slow
 
-summary:
-	$(PY) -m pneumonia_tf.data summary --data $(DATA)
+# make reproduce-table1 [PROFILE=smoke|quick|paper] [DATA=path] [SEEDS=N]; likewise every study
+$(addprefix reproduce-,$(STUDIES)): reproduce-%:
+	$(PY) -m pneumonia_tf.reproduce $* --profile $(PROFILE) $(DATA_ARG) --seeds $(SEEDS)
+	$(PY) -m pneumonia_tf.results $* --profile $(PROFILE) --check
 
-bench:
-	$(PY) -m pneumonia_tf.bench pipeline --data $(DATA) --size 128
+summary:
+	$(PY) -m pneumonia_tf.data summary --data $(or $(DATA),synthetic)
 
 clean:
-	rm -rf runs results .pytest_cache
+	rm -rf runs results .pytest_cache generated/*-smoke

@@ -49,6 +49,8 @@ def resolve(overrides: dict) -> dict:
         raise ValueError(f"unknown config key(s): {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}")
     config = {**DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
     config["channels"] = config["channels"] or default_channels(config["model"])
+    if str(config["weights"]).lower() == "none":
+        config["weights"] = None
     if config["normalization"] is None and config["model"] in BASES and "rescale" not in config["augmentation"]:
         config["normalization"] = config["model"]
     return config
@@ -188,7 +190,7 @@ def main(argv=None) -> int:
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     if args.weights is not None:
-        overrides["weights"] = None if args.weights.lower() == "none" else args.weights
+        overrides["weights"] = args.weights
     for item in args.set:
         key, _, value = item.partition("=")
         overrides[key] = parse_value(value)

@@ -11,7 +11,8 @@ from PIL import Image
 
 from pneumonia_tf.data.index import DataError
 from pneumonia_tf.dcgan import DCGAN, discriminator, generator, quality
-from pneumonia_tf.dcgan.__main__ import main, real_images, train_gan
+from pneumonia_tf.dcgan.__main__ import main
+from pneumonia_tf.dcgan.run import real_images, train_gan
 
 
 @pytest.mark.parametrize("size", [64, 128])

@@ -20,6 +20,7 @@ from pneumonia_tf import CLASSES
 from pneumonia_tf.data.cache import cache_dir
 from pneumonia_tf.data.kermany import load_kermany
 
+_noticed = False
 VERSION = 2  # part of the cache key: bump whenever the drawing changes
 NOTICE = ("*** SYNTHETIC DATA: the built-in chest phantom is in use. Numbers from this run are NOT "
           "comparable to any paper. Pass --data PATH for the real data set. ***")
@@ -103,9 +104,12 @@ def materialize(root: Path, per_class: dict[str, int], size: int, seed: int) -> 
 
 def load_synthetic(size: int = 128, train_per_class: int = 300, test_per_class: int = 100,
                    seed: int = 0, quiet: bool = False) -> pd.DataFrame:
-    """Index of the phantom (made once and cached), with mask and boxes columns. Prints NOTICE."""
-    if not quiet:
+    """Index of the phantom (made once and cached), with mask and boxes columns. Prints NOTICE (once
+    per process)."""
+    global _noticed
+    if not quiet and not _noticed:
         print(NOTICE, file=sys.stderr)
+        _noticed = True
     root = cache_dir("synthetic") / f"v{VERSION}-s{size}-n{train_per_class}-{test_per_class}-seed{seed}"
     if not root.exists():
         materialize(root, {"train": train_per_class, "test": test_per_class}, size, seed)

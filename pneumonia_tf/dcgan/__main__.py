@@ -10,145 +10,18 @@ asking for more images only generates. Images go to <out>/<CLASS>/*.png with man
 from __future__ import annotations
 
 import argparse
-import io
 import shutil
 import sys
 import time
 from pathlib import Path
 
 import keras
-import numpy as np
-import pandas as pd
-from PIL import Image
 
 from pneumonia_tf import CLASSES
 from pneumonia_tf.data.index import DataError, label_of
-from pneumonia_tf.data.pipeline import make_dataset, normalizer
-from pneumonia_tf.data.sources import load
-from pneumonia_tf.dcgan import DCGAN, LATENT_DIM, discriminator, generator
-from pneumonia_tf.dcgan import quality
-from pneumonia_tf.plots import plt, save
-from pneumonia_tf.records import atomic_write, provenance, read_json, write_json
-
-
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """[-1, 1] float -> [0, 255] uint8."""
-    return np.clip(np.round((images + 1) * 127.5), 0, 255).astype(np.uint8)
-
-
-def sample_grid(images: np.ndarray, path, title: str = "", cols: int = 8):
-    """Seed 004's figure 2: a grid of generated images."""
-    rows = -(-len(images) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.6 * rows + 0.4), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, image in zip(axes.flat, to_uint8(images)):
-        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=255)
-    fig.suptitle(title)
-    return save(fig, path)
-
-
-class SampleGrids(keras.callbacks.Callback):
-    """Every `every` epochs (and after the last), a grid from the same fixed noise."""
-
-    def __init__(self, folder: Path, every: int, epochs: int, seed: int = 0, n: int = 32):
-        super().__init__()
-        self.folder, self.every, self.epochs = folder, every, epochs
-        self.noise = np.random.default_rng(seed).normal(size=(n, LATENT_DIM)).astype("float32")
-
-    def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every == 0 or epoch + 1 == self.epochs:
-            images = self.model.generator.predict(self.noise, verbose=0)
-            sample_grid(images, self.folder / f"epoch_{epoch + 1:04d}.png", f"epoch {epoch + 1}")
-
-
-def real_images(data: str, class_name: str, image_size: int, channels: int, seed: int):
-    """Training-split image paths of one class; errors name what was found."""
-    label = label_of(class_name, "--class")
-    index = load(data, image_size=image_size, seed=seed).split("train")
-    paths = index.loc[index["label"] == label, "path"].tolist()
-    if not paths:
-        found = ", ".join(f"{CLASSES[k]}: {v}" for k, v in index["label"].value_counts().sort_index().items())
-        raise DataError(f"{data}: no {CLASSES[label]} images in the training split (found {found or 'none'})")
-    return paths
-
-
-def train_gan(paths, run_dir: Path, *, image_size=128, channels=1, epochs=200, batch_size=128, seed=0,
-              sample_every=5, jit_compile="auto", verbose="auto", extra_callbacks=()) -> DCGAN:
-    """Train (or resume) a DCGAN on `paths`; writes run_dir/{history.csv, samples/, losses.png}."""
-    if len(paths) < batch_size:
-        raise DataError(f"found {len(paths)} images, fewer than one batch ({batch_size}); lower --batch-size")
-    keras.utils.set_random_seed(seed)
-    ds = make_dataset(paths, np.zeros(len(paths)), image_size=image_size, channels=channels,
-                      batch_size=batch_size, shuffle=True, seed=seed, normalization="symmetric")
-    ds = ds.map(lambda x, y: x)
-    gan = DCGAN(discriminator(image_size, channels), generator(image_size, channels), seed=seed)
-    gan.compile(jit_compile=jit_compile)
-    gan.build()  # BackupAndRestore restores into built variables (both optimizers included)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    gan.fit(ds, epochs=epochs, verbose=verbose, shuffle=False, callbacks=[
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        SampleGrids(run_dir / "samples", sample_every, epochs, seed), *extra_callbacks])
-    history = pd.read_csv(run_dir / "history.csv").drop_duplicates("epoch", keep="last")
-    atomic_write(run_dir / "history.csv", history.to_csv(index=False))
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(history["epoch"] + 1, history["d_loss"], label="discriminator")
-    ax.plot(history["epoch"] + 1, history["g_loss"], label="generator")
-    ax.set(xlabel="epoch", ylabel="loss", title="DCGAN losses")
-    ax.legend()
-    save(fig, run_dir / "losses.png")
-    tmp = run_dir / ".generator.tmp.keras"
-    gan.generator.save(tmp)
-    tmp.replace(run_dir / "generator.keras")
-    return gan
-
-
-def write_images(images: np.ndarray, folder: Path, prefix: str = "gen") -> list[Path]:
-    """Write (N, S, S, C) [-1, 1] images as PNGs into `folder`, replacing it whole (atomic rename)."""
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    for i, image in enumerate(to_uint8(images)):
-        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(partial / f"{prefix}_{i:05d}.png")
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
-    return sorted(folder.glob("*.png"))
-
-
-def quality_report(real_paths, generated: np.ndarray, image_size: int, feature_run: Path | None,
-                   baselines: bool = False, seed: int = 0, limit: int = 1000) -> dict:
-    """quality.report on features of the classifier in `feature_run` (else a seeded randomly
-    initialised model1, labelled so). With baselines, the same for an untrained generator and noise."""
-    from pneumonia_tf.data.pipeline import load_image
-    from pneumonia_tf.models import build
-
-    if feature_run:
-        record = read_json(feature_run / "record.json")
-        model = keras.models.load_model(feature_run / "model.keras")
-        config = record["config"]
-        from pneumonia_tf.data.pipeline import split_rescale
-        _, norm = split_rescale(config["augmentation"], config["normalization"])
-        extract = quality.feature_extractor(model, normalizer(norm, record.get("mean_std")),
-                                            config["image_size"], config["channels"])
-        space = f"penultimate layer of {config['model']} trained in {feature_run}"
-    else:
-        keras.utils.set_random_seed(seed)
-        extract = quality.feature_extractor(build("model1", (image_size, image_size, 1)), normalizer("unit"),
-                                            image_size, 1)
-        space = "penultimate layer of a randomly initialised model1 (seed 0); pass --feature-run for a trained one"
-    real = np.stack([load_image(p, image_size, 1).numpy() for p in real_paths[:limit]]).astype("float32")
-    real_f = extract(real)
-    result = quality.report(real_f, extract(to_uint8(generated[:limit]).astype("float32")), space)
-    if baselines:
-        channels = generated.shape[-1]
-        untrained = DCGAN(discriminator(image_size, channels), generator(image_size, channels), seed=seed)
-        noise = np.clip(np.random.default_rng(seed).normal(0, 0.5, generated[:limit].shape), -1, 1)
-        result["baselines"] = {
-            "untrained_generator": quality.report(real_f, extract(to_uint8(untrained.generate(len(real))).astype(
-                "float32")), space),
-            "gaussian_noise": quality.report(real_f, extract(to_uint8(noise).astype("float32")), space)}
-    return result
+from pneumonia_tf.dcgan import DCGAN, discriminator
+from pneumonia_tf.dcgan.run import quality_report, real_images, sample_grid, train_gan, write_images
+from pneumonia_tf.records import provenance, read_json, write_json
 
 
 def main(argv=None) -> int:

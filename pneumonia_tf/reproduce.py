@@ -1,0 +1,96 @@
+"""Reproduce a study: every cell of experiments/<study>.toml, for each seed, into the run registry.
+
+python -m pneumonia_tf.reproduce STUDY [--profile smoke|quick|paper] [--data PATH] [--seeds N] [--runs runs/]
+
+Each cell writes runs/<study>/<profile>/<cell>/<seed>/ (a training run folder with record.json). A cell
+with a record is finished and skipped, so a killed reproduction picks up where it stopped. Studies with
+dcgan = true first train one DCGAN per class and generate images into generated/<study>-<profile>/.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import keras
+
+from pneumonia_tf import CLASSES
+from pneumonia_tf.dcgan import DCGAN, discriminator
+from pneumonia_tf.dcgan.run import real_images, train_gan, write_images
+from pneumonia_tf.data.index import DataError
+from pneumonia_tf.data.synthetic import NOTICE
+from pneumonia_tf.experiments import cell_configs, experiment_path, load_experiment
+from pneumonia_tf.records import read_json, write_json
+from pneumonia_tf.train import train
+
+
+def run_dcgans(experiment: dict, profile: str, data: str, out: Path, runs: Path, seed: int = 0) -> Path:
+    """Train (or reuse) one DCGAN per class and write its images to out/<CLASS>/; returns out."""
+    settings = {**experiment.get("dcgan_config", {}), **experiment["profiles"][profile].get("dcgan_config", {})}
+    size, count = settings["image_size"], settings["num_images"]
+    for class_name in CLASSES:
+        manifest = out / class_name / "manifest.json"
+        if manifest.exists() and read_json(manifest)["count"] >= count:
+            continue
+        run_dir = runs / "dcgan" / class_name
+        paths = real_images(data, class_name, size, 1, seed)[:settings.get("max_real_images")]
+        if (run_dir / "generator.keras").exists() and (run_dir / "training.json").exists():
+            gan = DCGAN(discriminator(size), keras.models.load_model(run_dir / "generator.keras"), seed=seed)
+        else:
+            start = time.time()
+            gan = train_gan(paths, run_dir, image_size=size, epochs=settings["epochs"],
+                            batch_size=settings["batch_size"], seed=seed, jit_compile=False)
+            write_json(run_dir / "training.json", {"epochs": settings["epochs"], "real_images": len(paths),
+                                                   "wall_time_s": round(time.time() - start, 1)})
+        written = write_images(gan.generate(count, seed=seed), out / class_name)
+        write_json(manifest, {"class": class_name, "count": len(written), "image_size": size,
+                              "training": read_json(run_dir / "training.json"), "run_dir": str(run_dir)})
+    return out
+
+
+def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds: int = 1,
+              runs: Path = Path("runs"), generated: Path | None = None, verbose: int | str = "auto") -> list[Path]:
+    """Run every (cell, seed) of `study` that has no record yet; returns the record paths."""
+    experiment = load_experiment(experiment_path(study))
+    cells = cell_configs(experiment, profile, data)
+    data = next(iter(cells.values()))["data"]
+    study_runs = runs / experiment["study"] / profile
+    if experiment.get("dcgan"):
+        generated = generated or Path("generated") / f"{experiment['study']}-{profile}"
+        run_dcgans(experiment, profile, data, generated, study_runs)
+    records = []
+    for seed in range(seeds):
+        for cell, config in cells.items():
+            config = {**config, "seed": seed,
+                      "extra_train": [str(generated) if e == "{generated}" else e for e in config.get("extra_train", [])]}
+            out = study_runs / cell / str(seed)
+            if not (out / "record.json").exists():
+                print(f"=== {experiment['study']} / {profile} / {cell} / seed {seed}")
+            train(config, out, verbose=verbose)
+            records.append(out / "record.json")
+    if data.startswith("synthetic"):
+        print(NOTICE, file=sys.stderr)
+    return records
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pneumonia_tf.reproduce", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("study", help="table1, transfer, seed000, seed001, seed003 (experiments/*.toml)")
+    parser.add_argument("--profile", default="smoke", choices=["smoke", "quick", "paper"])
+    parser.add_argument("--data", help="data set (default: the profile's; smoke uses the synthetic phantom)")
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("--generated", type=Path, help="DCGAN image folder (default generated/<study>-<profile>)")
+    args = parser.parse_args(argv)
+    try:
+        reproduce(args.study, args.profile, args.data, args.seeds, args.runs, args.generated)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
