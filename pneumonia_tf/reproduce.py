@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
-import keras
-
 from pneumonia_tf import CLASSES
-from pneumonia_tf.dcgan import DCGAN, discriminator
-from pneumonia_tf.dcgan.run import real_images, train_gan, write_images
+from pneumonia_tf.dcgan.run import real_images, trained_gan, write_images
 from pneumonia_tf.data.index import DataError
 from pneumonia_tf.data.synthetic import NOTICE
 from pneumonia_tf.experiments import cell_configs, experiment_path, load_experiment
@@ -35,14 +31,8 @@ def run_dcgans(experiment: dict, profile: str, data: str, out: Path, runs: Path,
             continue
         run_dir = runs / "dcgan" / class_name
         paths = real_images(data, class_name, size, 1, seed)[:settings.get("max_real_images")]
-        if (run_dir / "generator.keras").exists() and (run_dir / "training.json").exists():
-            gan = DCGAN(discriminator(size), keras.models.load_model(run_dir / "generator.keras"), seed=seed)
-        else:
-            start = time.time()
-            gan = train_gan(paths, run_dir, image_size=size, epochs=settings["epochs"],
-                            batch_size=settings["batch_size"], seed=seed, jit_compile=False)
-            write_json(run_dir / "training.json", {"epochs": settings["epochs"], "real_images": len(paths),
-                                                   "wall_time_s": round(time.time() - start, 1)})
+        gan = trained_gan(paths, run_dir, image_size=size, epochs=settings["epochs"], batch_size=settings["batch_size"],
+                          seed=seed, jit_compile=False)
         written = write_images(gan.generate(count, seed=seed), out / class_name)
         write_json(manifest, {"class": class_name, "count": len(written), "image_size": size,
                               "training": read_json(run_dir / "training.json"), "run_dir": str(run_dir)})

@@ -25,6 +25,7 @@ from pneumonia_tf.data.index import DataError
 from pneumonia_tf.data.pipeline import make_dataset, split_rescale
 from pneumonia_tf.data.sources import load
 from pneumonia_tf.data.synthetic import NOTICE
+from pneumonia_tf.distribute import get_strategy
 from pneumonia_tf.evaluate import evaluate, format_metrics, predict
 from pneumonia_tf.models import build, default_channels
 from pneumonia_tf.models.transfer import BASES
@@ -37,7 +38,7 @@ DEFAULTS = dict(
     augmentation={}, normalization=None, val_fraction=0.1, class_weight=True, oversample=False,
     extra_train=[], early_stopping_patience=None, monitor="val_auc", lr_step=None, unfreeze=None,
     weights="imagenet", model_options={}, deterministic=True, strict=False, jit_compile="auto",
-    threshold_rule="youden", resamples=1000,
+    threshold_rule="youden", resamples=1000, strategy="default",
 )
 
 
@@ -125,9 +126,10 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
         data, train_ds, val_ds, test_ds = datasets_for(config)
         write_json(out / "config.json", config)
         write_json(out / "data_summary.json", data.summary())
-        model = _build(config)
-        compile_model(model, make_optimizer(config["optimizer"], config["learning_rate"], config["clipnorm"],
-                                            config["weight_decay"]), jit_compile=config["jit_compile"])
+        with get_strategy(config["strategy"]).scope():  # default / mirrored / multiworker (TF_CONFIG)
+            model = _build(config)
+            compile_model(model, make_optimizer(config["optimizer"], config["learning_rate"], config["clipnorm"],
+                                                config["weight_decay"]), jit_compile=config["jit_compile"])
         weights = class_weights(data.split("train")["label"]) if config["class_weight"] else None
         model.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], class_weight=weights, verbose=verbose,
                   shuffle=False,  # the dataset shuffles itself, seeded
@@ -177,6 +179,7 @@ def main(argv=None) -> int:
     parser.add_argument("--weights", help='"imagenet", "none", or a local weights file (transfer models)')
     parser.add_argument("--mixed-precision", choices=["mixed_float16", "mixed_bfloat16"])
     parser.add_argument("--clipnorm", type=float)
+    parser.add_argument("--strategy", choices=["default", "mirrored", "multiworker"])
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="any config key (JSON values)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--force", action="store_true", help="retrain even if the run is finished")
@@ -186,7 +189,7 @@ def main(argv=None) -> int:
         from pneumonia_tf.experiments import load_experiment
         overrides.update(load_experiment(args.config).get("train", {}))
     for key in ("model", "data", "image_size", "epochs", "batch_size", "learning_rate", "seed", "mixed_precision",
-                "clipnorm"):
+                "clipnorm", "strategy"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     if args.weights is not None:

@@ -12,15 +12,11 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import time
 from pathlib import Path
-
-import keras
 
 from pneumonia_tf import CLASSES
 from pneumonia_tf.data.index import DataError, label_of
-from pneumonia_tf.dcgan import DCGAN, discriminator
-from pneumonia_tf.dcgan.run import quality_report, real_images, sample_grid, train_gan, write_images
+from pneumonia_tf.dcgan.run import quality_report, real_images, sample_grid, trained_gan, write_images
 from pneumonia_tf.records import provenance, read_json, write_json
 
 
@@ -49,32 +45,23 @@ def main(argv=None) -> int:
         run_dir = args.run_dir or Path("runs") / "dcgan" / f"{class_name}-{args.image_size}px"
         channels = 3 if args.rgb else 1
         paths = real_images(args.data, class_name, args.image_size, channels, args.seed)
-        start = time.time()
-        finished = run_dir / "training.json"
         if args.force:
             shutil.rmtree(run_dir, ignore_errors=True)
-        if finished.exists() and read_json(finished)["epochs"] >= args.epochs:
-            print(f"{run_dir}: finished DCGAN found ({read_json(finished)['epochs']} epochs); generating only")
-            gen = keras.models.load_model(run_dir / "generator.keras")
-            gan = DCGAN(discriminator(args.image_size, channels), gen, seed=args.seed)
-        else:
-            jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
-            gan = train_gan(paths, run_dir, image_size=args.image_size, channels=channels, epochs=args.epochs,
-                            batch_size=args.batch_size, seed=args.seed, sample_every=args.sample_every,
-                            jit_compile=jit)
-            write_json(finished, {"epochs": args.epochs, "class": class_name, "real_images": len(paths),
-                                  "wall_time_s": round(time.time() - start, 1), **vars(args)})
+        jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+        gan = trained_gan(paths, run_dir, image_size=args.image_size, channels=channels, epochs=args.epochs,
+                          batch_size=args.batch_size, seed=args.seed, sample_every=args.sample_every,
+                          jit_compile=jit)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     images = gan.generate(args.num_images, seed=args.seed)
     folder = args.out / class_name
     written = write_images(images, folder)
-    sample_grid(images[:32], run_dir / "samples" / "final.png", f"{class_name}, {read_json(finished)['epochs']} epochs")
+    sample_grid(images[:32], run_dir / "samples" / "final.png", f"{class_name}, {read_json(run_dir / 'training.json')['epochs']} epochs")
     report = quality_report(paths, images, args.image_size, args.feature_run, args.baselines, args.seed)
     manifest = {"class": class_name, "count": len(written), "image_size": args.image_size, "channels": channels,
                 "pixel_range": [0, 255], "seed": args.seed, "data": args.data, "run_dir": str(run_dir),
-                "training": read_json(finished), "quality": report, **provenance()}
+                "training": read_json(run_dir / "training.json"), "quality": report, **provenance()}
     write_json(folder / "manifest.json", manifest)
     print(f"wrote {len(written)} images to {folder}; quality: "
           + ", ".join(f"{k}={v:.3f}" for k, v in report.items() if isinstance(v, float)))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import keras
@@ -16,7 +17,7 @@ from pneumonia_tf.data.sources import load
 from pneumonia_tf.dcgan import DCGAN, LATENT_DIM, discriminator, generator, quality
 from pneumonia_tf.models import build
 from pneumonia_tf.plots import plt, save
-from pneumonia_tf.records import atomic_write, read_json
+from pneumonia_tf.records import atomic_write, read_json, write_json
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -89,6 +90,24 @@ def train_gan(paths, run_dir: Path, *, image_size=128, channels=1, epochs=200, b
     tmp = run_dir / ".generator.tmp.keras"
     gan.generator.save(tmp)
     tmp.replace(run_dir / "generator.keras")
+    return gan
+
+
+def trained_gan(paths, run_dir: Path, *, image_size=128, channels=1, epochs=200, batch_size=128, seed=0,
+                **train_options) -> DCGAN:
+    """The finished DCGAN in run_dir (training.json with at least `epochs`), or one trained (or resumed)
+    now and marked finished. Asking a finished run for more images never retrains it."""
+    finished = run_dir / "training.json"
+    if finished.exists() and read_json(finished)["epochs"] >= epochs:
+        print(f"{run_dir}: finished DCGAN found ({read_json(finished)['epochs']} epochs); generating only")
+        return DCGAN(discriminator(image_size, channels), keras.models.load_model(run_dir / "generator.keras"),
+                     seed=seed)
+    start = time.time()
+    gan = train_gan(paths, run_dir, image_size=image_size, channels=channels, epochs=epochs, batch_size=batch_size,
+                    seed=seed, **train_options)
+    write_json(finished, {"epochs": epochs, "real_images": len(paths), "image_size": image_size,
+                          "channels": channels, "batch_size": batch_size, "seed": seed,
+                          "wall_time_s": round(time.time() - start, 1)})
     return gan
 
 

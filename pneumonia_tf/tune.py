@@ -1,0 +1,218 @@
+"""Keras Tuner searches over the CNN and transfer families (and seed 003's grid).
+
+python -m pneumonia_tf.tune --family cnn|transfer --tuner random|hyperband|bayesian|grid --max-trials N
+    --data PATH|synthetic --out tuning/NAME [--resume | --overwrite] [--config experiments/X.toml]
+
+The objective is validation ROC AUC on the patient-level validation split (never the test split).
+A stored search is only continued with --resume, and only if it was asked the same way; --overwrite
+starts afresh. Writes trials.csv and trials.md (every trial's hyperparameters, score, status, best
+epoch) and best.toml, an experiments/ config that `python -m pneumonia_tf.train --config` runs.
+Distributed tuning: Keras Tuner's chief/worker mode (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP,
+KERASTUNER_ORACLE_PORT), see the README.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import keras
+import keras_tuner as kt
+import pandas as pd
+
+from pneumonia_tf.callbacks import SaturationThresholdUnfreeze
+from pneumonia_tf.data.index import DataError
+from pneumonia_tf.data.pipeline import make_dataset, split_rescale
+from pneumonia_tf.data.sources import load
+from pneumonia_tf.distribute import STRATEGIES, get_strategy
+from pneumonia_tf.experiments import load_experiment
+from pneumonia_tf.records import atomic_write, read_json, write_json
+from pneumonia_tf.training import compile_model, make_optimizer
+
+# A list is a choice; a dict is a range {min, max, log} (float) or {min, max, step} (int).
+SPACES = {
+    "cnn": {"conv1": [16, 32, 64], "conv2": [32, 64, 128], "conv3": [64, 128, 256], "conv_dropout": [0.0, 0.25],
+            "dense": [128, 256], "dense_dropout": [0.0, 0.5], "batch_norm": [False, True], "l1": [0.0, 0.001],
+            "l2": [0.0, 0.001], "learning_rate": {"min": 1e-4, "max": 1e-2, "log": True}, "batch_size": [16, 32, 64],
+            "optimizer": ["adam"], "weight_decay": [0.0]},
+    "transfer": {"base": ["vgg16", "resnet50v2", "densenet201"], "threshold_epoch": {"min": 1, "max": 3, "step": 1},
+                 "learning_rate": {"min": 1e-4, "max": 1e-2, "log": True}, "dropout": [0.3, 0.5],
+                 "batch_size": [32], "optimizer": ["adam"], "weight_decay": [0.0]},
+}
+TUNERS = {"random": kt.RandomSearch, "hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization,
+          "grid": kt.GridSearch}
+UNFREEZE_RATE = 0.01  # after the threshold epoch the base trains at learning_rate * UNFREEZE_RATE
+
+
+def value(hp: kt.HyperParameters, name: str, spec):
+    """Declare hyperparameter `name` from its spec and return its value for this trial."""
+    if isinstance(spec, list):
+        if len(spec) > 1 and all(isinstance(v, bool) for v in spec):
+            return hp.Boolean(name)  # a Choice of booleans would come back as 0/1
+        return hp.Choice(name, spec) if len(spec) > 1 else hp.Fixed(name, spec[0])
+    if isinstance(spec["min"], int) and isinstance(spec["max"], int):
+        return hp.Int(name, spec["min"], spec["max"], step=spec.get("step", 1))
+    return hp.Float(name, spec["min"], spec["max"], sampling="log" if spec.get("log") else "linear")
+
+
+def train_config(family: str, values: dict, settings: dict) -> dict:
+    """A pneumonia_tf.train config for one set of hyperparameter values."""
+    config = {"data": settings["data"], "image_size": settings["image_size"], "epochs": settings["epochs"],
+              "learning_rate": values["learning_rate"], "batch_size": values["batch_size"],
+              "optimizer": values["optimizer"], "weight_decay": values["weight_decay"] or None}
+    if family == "cnn":
+        config["model"] = "model1"
+        config["model_options"] = {"blocks": [[values["conv1"]], [values["conv2"]], [values["conv3"]]],
+                                   **{k: values[k] for k in ("conv_dropout", "dense", "dense_dropout", "batch_norm",
+                                                             "l1", "l2")}}
+        config["augmentation"] = {"rescale": 1 / 255, "shear_range": 0.2, "zoom_range": 0.2, "horizontal_flip": True}
+    else:
+        config["model"], config["weights"] = values["base"], settings["weights"]
+        config["model_options"] = {"dropout": values["dropout"]}
+        config["unfreeze"] = {"threshold_epoch": values["threshold_epoch"],
+                              "learning_rate": values["learning_rate"] * UNFREEZE_RATE}
+    return config
+
+
+class PneumoniaHyperModel(kt.HyperModel):
+    """Builds models with pneumonia_tf.models.build; fit builds the batched datasets (a batched
+    tf.data set ignores fit's batch_size, so the batch size is a hyperparameter applied here)."""
+
+    def __init__(self, family: str, space: dict, settings: dict, data):
+        super().__init__()
+        self.family, self.space, self.settings, self.data = family, space, settings, data
+
+    def _config(self, hp):
+        return train_config(self.family, {name: value(hp, name, spec) for name, spec in self.space.items()},
+                            self.settings)
+
+    def build(self, hp):
+        config = self._config(hp)
+        from pneumonia_tf.train import _build, resolve
+        model = _build(resolve(config))
+        return compile_model(model, make_optimizer(config["optimizer"], config["learning_rate"],
+                                                   weight_decay=config["weight_decay"]))
+
+    def fit(self, hp, model, *args, callbacks=(), **kwargs):
+        from pneumonia_tf.train import resolve
+        config = resolve(self._config(hp))
+        augmentation, normalization = split_rescale(config["augmentation"], config["normalization"])
+        common = dict(image_size=config["image_size"], channels=config["channels"],
+                      batch_size=config["batch_size"], normalization=normalization)
+        train, val = self.data.split("train"), self.data.split("val")
+        train_ds = make_dataset(train["path"], train["label"], shuffle=True, seed=self.settings["seed"],
+                                augmentation=augmentation, **common)
+        val_ds = make_dataset(val["path"], val["label"], **common)
+        callbacks = list(callbacks)
+        if config["unfreeze"]:
+            callbacks.append(SaturationThresholdUnfreeze(**config["unfreeze"], verbose=0))
+        return model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, shuffle=False, **kwargs)
+
+
+def trials_table(tuner: kt.Tuner) -> pd.DataFrame:
+    """One row per trial: id, status, score (val_auc), best epoch, hyperparameters."""
+    rows = [{"trial": t.trial_id, "status": t.status, "val_auc": t.score, "best_epoch": t.best_step,
+             **t.hyperparameters.values} for t in tuner.oracle.trials.values()]
+    return pd.DataFrame(rows).sort_values("trial").reset_index(drop=True)
+
+
+def to_toml(config: dict) -> str:
+    """A [train] table for experiments/ (values: numbers, strings, booleans, lists, dicts)."""
+    def encode(v):
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {encode(x)}" for k, x in v.items()) + " }"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, list):
+            return "[" + ", ".join(encode(x) for x in v) + "]"
+        return json.dumps(v)
+    lines = [f"{k} = {encode(v)}" for k, v in config.items() if v is not None]
+    return "# Best trial of a pneumonia_tf.tune search: python -m pneumonia_tf.train --config THIS --out runs/X\n" \
+           "[train]\n" + "\n".join(lines) + "\n"
+
+
+def search(family: str, tuner_name: str, max_trials: int, data: str, out: Path, image_size: int = 64,
+           epochs: int = 3, seed: int = 0, resume: bool = False, overwrite: bool = False, space: dict | None = None,
+           weights="imagenet", strategy: str = "default", executions_per_trial: int = 1) -> pd.DataFrame:
+    """Run (or continue) a search into `out`; returns the trials table."""
+    space = space or SPACES[family]
+    spec = {"family": family, "tuner": tuner_name, "max_trials": max_trials, "data": data, "image_size": image_size,
+            "epochs": epochs, "seed": seed, "space": space}
+    stored = out / "search.json"
+    chief_or_worker = "KERASTUNER_ORACLE_IP" in os.environ
+    if stored.exists() and not overwrite and not chief_or_worker:
+        if not resume:
+            raise DataError(f"{out}: a search is stored here; pass --resume to continue it or --overwrite to restart")
+        differences = {k: (read_json(stored).get(k), v) for k, v in spec.items() if read_json(stored).get(k) != v}
+        if differences:
+            raise DataError(f"{out}: the stored search differs from the one asked: "
+                            + "; ".join(f"{k} stored {a!r}, asked {b!r}" for k, (a, b) in differences.items()))
+    if not chief_or_worker or os.environ.get("KERASTUNER_TUNER_ID") == "chief":
+        write_json(stored, spec)
+    keras.utils.set_random_seed(seed)
+    dataset = load(data, image_size=image_size, seed=seed)
+    settings = {"data": data, "image_size": image_size, "epochs": epochs, "seed": seed,
+                "weights": None if str(weights).lower() == "none" else weights}
+    hypermodel = PneumoniaHyperModel(family, space, settings, dataset)
+    objective = kt.Objective("val_auc", direction="max")
+    kwargs = dict(objective=objective, directory=str(out), project_name="search", overwrite=overwrite, seed=seed,
+                  distribution_strategy=get_strategy(strategy) if strategy != "default" else None,
+                  executions_per_trial=executions_per_trial)
+    if tuner_name == "hyperband":
+        tuner = kt.Hyperband(hypermodel, max_epochs=epochs, **kwargs)
+    else:
+        tuner = TUNERS[tuner_name](hypermodel, max_trials=max_trials, **kwargs)
+    tuner.search(epochs=epochs, verbose=0)
+    if chief_or_worker and os.environ.get("KERASTUNER_TUNER_ID") != "chief":
+        return pd.DataFrame()  # a worker: the chief holds the oracle and writes the tables
+    table = trials_table(tuner)
+    atomic_write(out / "trials.csv", table.to_csv(index=False))
+    atomic_write(out / "trials.md", table.to_markdown(index=False) + "\n")
+    best = tuner.get_best_hyperparameters(1)
+    if best:
+        atomic_write(out / "best.toml", to_toml(train_config(family, best[0].values, settings)))
+    return table
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pneumonia_tf.tune", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, help="an experiments/*.toml with a [tune] table (e.g. seed003_sweep)")
+    parser.add_argument("--family", choices=list(SPACES))
+    parser.add_argument("--tuner", choices=list(TUNERS))
+    parser.add_argument("--max-trials", type=int)
+    parser.add_argument("--data")
+    parser.add_argument("--image-size", type=int)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--weights", help='transfer bases: "imagenet", "none" or a weights file')
+    parser.add_argument("--strategy", choices=STRATEGIES)
+    parser.add_argument("--out", type=Path, required=True)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="continue the search stored in --out")
+    group.add_argument("--overwrite", action="store_true", help="discard the search stored in --out")
+    args = parser.parse_args(argv)
+    options = dict(family="cnn", tuner="random", max_trials=10, data="synthetic", image_size=64, epochs=3, seed=0,
+                   weights="imagenet", strategy="default")
+    if args.config:
+        options.update(load_experiment(args.config).get("tune", {}))
+    options.update({k: v for k, v in vars(args).items() if k in options and v is not None})
+    try:
+        table = search(options["family"], options["tuner"], options["max_trials"], options["data"], args.out,
+                       options["image_size"], options["epochs"], options["seed"], args.resume, args.overwrite,
+                       options.get("space"), options["weights"], options["strategy"])
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if table.empty:
+        print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: no more trials; the chief writes the tables")
+        return 0
+    print(table.to_markdown(index=False))
+    print(f"trials: {args.out / 'trials.csv'}; best config: {args.out / 'best.toml'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
