@@ -38,7 +38,7 @@ DEFAULTS = dict(
     augmentation={}, normalization=None, val_fraction=0.1, class_weight=True, oversample=False,
     extra_train=[], early_stopping_patience=None, monitor="val_auc", lr_step=None, unfreeze=None,
     weights="imagenet", model_options={}, deterministic=True, strict=False, jit_compile="auto",
-    threshold_rule="youden", resamples=1000, strategy="default",
+    threshold_rule="youden", resamples=1000, strategy="default", steps_per_execution=1,
 )
 
 
@@ -129,7 +129,8 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
         with get_strategy(config["strategy"]).scope():  # default / mirrored / multiworker (TF_CONFIG)
             model = _build(config)
             compile_model(model, make_optimizer(config["optimizer"], config["learning_rate"], config["clipnorm"],
-                                                config["weight_decay"]), jit_compile=config["jit_compile"])
+                                                config["weight_decay"]), jit_compile=config["jit_compile"],
+                          steps_per_execution=config["steps_per_execution"])
         weights = class_weights(data.split("train")["label"]) if config["class_weight"] else None
         model.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], class_weight=weights, verbose=verbose,
                   shuffle=False,  # the dataset shuffles itself, seeded
