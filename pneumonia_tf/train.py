@@ -125,7 +125,8 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
     try:
         data, train_ds, val_ds, test_ds = datasets_for(config)
         write_json(out / "config.json", config)
-        write_json(out / "data_summary.json", data.summary())
+        summary = data.summary()
+        write_json(out / "data_summary.json", summary)
         with get_strategy(config["strategy"]).scope():  # default / mirrored / multiworker (TF_CONFIG)
             model = _build(config)
             compile_model(model, make_optimizer(config["optimizer"], config["learning_rate"], config["clipnorm"],
@@ -148,8 +149,9 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
     history = pd.read_csv(out / "history.csv").drop_duplicates("epoch", keep="last")
     atomic_write(out / "history.csv", history.to_csv(index=False))
     record = {"config": config, "seed": config["seed"], **provenance(), "synthetic_data": data.synthetic,
-              "data": {"splits": data.summary()["splits"], "skipped": data.summary()["skipped"]},
-              "class_weight": weights, "mean_std": data.mean_std if "standardize" == config["normalization"] else None, "epochs_trained": int(len(history)),
+              "data": {"splits": summary["splits"], "skipped": summary["skipped"]}, "class_weight": weights,
+              "mean_std": data.mean_std if config["normalization"] == "standardize" else None,
+              "epochs_trained": int(len(history)),
               "history": history.to_dict(orient="records"), "test": result,
               "wall_time_s": round(time.time() - start, 1)}
     write_json(out / "record.json", record)
