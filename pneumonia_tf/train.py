@@ -57,10 +57,10 @@ def resolve(overrides: dict) -> dict:
     return config
 
 
-def datasets_for(config: dict):
-    """(Data, train, val, test datasets) for a resolved config."""
-    data = load(config["data"], image_size=config["image_size"], val_fraction=config["val_fraction"],
-                seed=config["seed"], strict=config["strict"])
+def datasets_for(config: dict, data=None):
+    """(Data, train, val, test datasets) for a resolved config; `data` reuses an already loaded Data."""
+    data = data or load(config["data"], image_size=config["image_size"], val_fraction=config["val_fraction"],
+                        seed=config["seed"], strict=config["strict"])
     augmentation, normalization = split_rescale(config["augmentation"], config["normalization"])
     common = dict(image_size=config["image_size"], channels=config["channels"], batch_size=config["batch_size"],
                   normalization=normalization,

@@ -24,7 +24,6 @@ import pandas as pd
 
 from pneumonia_tf.callbacks import SaturationThresholdUnfreeze
 from pneumonia_tf.data.index import DataError
-from pneumonia_tf.data.pipeline import make_dataset, split_rescale
 from pneumonia_tf.data.sources import load
 from pneumonia_tf.distribute import STRATEGIES, get_strategy
 from pneumonia_tf.experiments import load_experiment
@@ -60,6 +59,7 @@ def value(hp: kt.HyperParameters, name: str, spec):
 def train_config(family: str, values: dict, settings: dict) -> dict:
     """A pneumonia_tf.train config for one set of hyperparameter values."""
     config = {"data": settings["data"], "image_size": settings["image_size"], "epochs": settings["epochs"],
+              "seed": settings["seed"],
               "learning_rate": values["learning_rate"], "batch_size": values["batch_size"],
               "optimizer": values["optimizer"], "weight_decay": values["weight_decay"] or None}
     if family == "cnn":
@@ -96,15 +96,9 @@ class PneumoniaHyperModel(kt.HyperModel):
                                                    weight_decay=config["weight_decay"]))
 
     def fit(self, hp, model, *args, callbacks=(), **kwargs):
-        from pneumonia_tf.train import resolve
+        from pneumonia_tf.train import datasets_for, resolve
         config = resolve(self._config(hp))
-        augmentation, normalization = split_rescale(config["augmentation"], config["normalization"])
-        common = dict(image_size=config["image_size"], channels=config["channels"],
-                      batch_size=config["batch_size"], normalization=normalization)
-        train, val = self.data.split("train"), self.data.split("val")
-        train_ds = make_dataset(train["path"], train["label"], shuffle=True, seed=self.settings["seed"],
-                                augmentation=augmentation, **common)
-        val_ds = make_dataset(val["path"], val["label"], **common)
+        _, train_ds, val_ds, _ = datasets_for(config, self.data)  # the same datasets training would use
         callbacks = list(callbacks)
         if config["unfreeze"]:
             callbacks.append(SaturationThresholdUnfreeze(**config["unfreeze"], verbose=0))
