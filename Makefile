@@ -9,7 +9,7 @@ DATA_ARG = $(if $(DATA),--data $(DATA),)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 STUDIES := table1 transfer seed000 seed001 seed003
-.PHONY: install test test-slow summary bench clean $(addprefix reproduce-,$(STUDIES))
+.PHONY: install test test-slow cam-check summary bench clean $(addprefix reproduce-,$(STUDIES))
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test-slow:
 $(addprefix reproduce-,$(STUDIES)): reproduce-%:
 	$(PY) -m pneumonia_tf.reproduce $* --profile $(PROFILE) $(DATA_ARG) --seeds $(SEEDS)
 	$(PY) -m pneumonia_tf.results $* --profile $(PROFILE) --check
+
+# Grad-CAM localization on the phantom (issue 4): train experiments/phantom_cam.toml, then score its maps
+cam-check:
+	$(PY) -m pneumonia_tf.train --config experiments/phantom_cam.toml --out runs/phantom_cam
+	$(PY) -m pneumonia_tf.cam score --run runs/phantom_cam --n 100
 
 summary:
 	$(PY) -m pneumonia_tf.data summary --data $(or $(DATA),synthetic)

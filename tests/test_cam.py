@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from pneumonia_tf.cam import cam, find_conv_layer, gradcam
-from pneumonia_tf.cam.checks import boxes_to_mask, iou, pointing_game, randomization_correlation
+from pneumonia_tf.cam.checks import (boxes_to_mask, deletion_insertion, iou, pointing_game,
+                                     randomization_correlation)
 from pneumonia_tf.cam.figures import overlay
 from pneumonia_tf.models import MODELS, build
 from pneumonia_tf.models.transfer import BASES
@@ -118,6 +119,25 @@ def test_localization_checks_on_known_arrays():
     assert abs(randomization_correlation(a, rng.uniform(size=(3, 8, 8))).mean()) < 0.3
 
 
+def test_deletion_and_insertion_favour_the_true_map_over_a_random_one():
+    """Known answer: the square detector's evidence is the square, so deleting it first drops the score
+    faster (lower deletion AUC) and inserting it first raises it faster (higher insertion AUC)."""
+    model = square_detector("functional")
+    model.layers[-1].set_weights([np.full((1, 1), 200.0), np.full(1, -0.5)])  # a steep, informative score
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0, 0.3, (4, 32, 32, 1)).astype("float32")
+    truth = np.zeros((4, 32, 32))
+    for image, heatmap, (r, c) in zip(x, truth, rng.integers(2, 24, (4, 2))):
+        image[r:r + 6, c:c + 6] = 1.0
+        heatmap[r:r + 6, c:c + 6] = 1.0
+    assert (model.predict(x, verbose=0) > 0.5).all()
+    target = np.ones(4, int)
+    deletion, insertion = deletion_insertion(model, x, truth, target)
+    random_deletion, random_insertion = deletion_insertion(model, x, rng.uniform(size=truth.shape), target)
+    # measured: deletion 0.384 vs 0.41-0.43 random, insertion 0.58 vs 0.40-0.42 random
+    assert (deletion < random_deletion - 0.02).all() and (insertion > random_insertion + 0.1).all()
+
+
 def test_overlay_shape_and_range():
     out = overlay(np.full((8, 8), 0.5), np.linspace(0, 1, 64).reshape(8, 8), alpha=0.4)
     assert out.shape == (8, 8, 3) and 0 <= out.min() and out.max() <= 1
@@ -143,20 +163,20 @@ def test_cam_cli_writes_overlays_heatmaps_grids_and_scores(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_phantom_model_maps_point_at_the_opacity_and_fail_the_randomization_test(tmp_path):
-    """Documented command: model1 with global max pooling, 64 px, 60 epochs on the phantom, then
-    `python -m pneumonia_tf.cam score`. Measured: pointing game 0.70 (random map 0.07), rank
-    correlation with a randomized copy -0.22. The issue's 0.80 pointing target is not reached."""
+    """Issue 4's localization bar, with the documented configuration (`make cam-check`,
+    experiments/phantom_cam.toml). Measured: pointing game 0.95-0.99 over seeds 0-2 (random map 0.07),
+    rank correlation with a randomized copy -0.15 to 0.04."""
     from pneumonia_tf.cam.__main__ import pick, score
+    from pneumonia_tf.experiments import experiment_path, load_experiment
     from pneumonia_tf.records import read_json
     from pneumonia_tf.train import train
-    train(dict(model="model1", data="synthetic", image_size=64, epochs=60, resamples=50,
-               model_options={"pooling": "max"}), tmp_path / "run", verbose=0)
+    config = load_experiment(experiment_path("phantom_cam"))["train"]
+    train({**config, "resamples": 50}, tmp_path / "run", verbose=0)
     record = read_json(tmp_path / "run" / "record.json")
     assert record["test"]["at_0.5"]["roc_auc"] > 0.95
     model = keras.models.load_model(tmp_path / "run" / "model.keras")
     rows = pick(record, "test", 200)
     result = score(model, record, rows[rows["label"] == 1].reset_index(drop=True))
+    assert result["images"] == 100
+    assert result["pointing_game"] >= 0.8 and result["pointing_game"] >= 5 * result["pointing_game_random_map"]
     assert result["randomization_rank_correlation"] < 0.5
-    assert result["pointing_game"] >= 0.5 and result["pointing_game"] >= 5 * result["pointing_game_random_map"]
-    assert result["deletion_auc"] < result["deletion_auc_random_map"]
-    assert result["insertion_auc"] > result["insertion_auc_random_map"]

@@ -69,7 +69,7 @@ def maps_command(args) -> int:
         atomic_write(args.out / f"{stem}_heatmap.npy", buffer.getvalue())
         Image.fromarray((overlay(image, heatmap) * 255).astype(np.uint8)).save(args.out / f"{stem}_overlay.png")
         truth = CLASSES[label] if label >= 0 else "?"
-        titles.append(f"{stem}\ntrue {truth}, p(PNEUMONIA)={p:.2f}")
+        titles.append(f"{stem}\ntrue {truth}\np(PNEUMONIA) = {p:.2f}")
     overlay_grid(display, maps, titles, args.out / "overlay_grid.png")
     normal, pneumonia = np.flatnonzero(rows["label"] == 0)[:1], np.flatnonzero(rows["label"] == 1)[:2]
     chosen = list(normal) + list(pneumonia) if len(normal) and len(pneumonia) else list(range(min(3, len(rows))))

@@ -38,7 +38,7 @@ def three_row_grid(images, heatmaps, titles, path, cmap="jet", alpha=0.4):
 def overlay_grid(images, heatmaps, titles, path, cols: int = 4, cmap="jet", alpha=0.4):
     """Seed 000's figure: a grid of overlays with titles."""
     rows = max(1, -(-len(images) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.3 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.6 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, heatmap, title in zip(axes.flat, images, heatmaps, titles):
