@@ -1,7 +1,11 @@
-"""Training callbacks that Keras does not ship: the saturation-threshold unfreeze and a step decay."""
+"""Training callbacks that Keras does not ship: the saturation-threshold unfreeze, a step decay, and
+early stopping that survives a restart."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
+import pandas as pd
 
 from pneumonia_tf.models.transfer import set_base_trainable
 from pneumonia_tf.training import default_metrics
@@ -15,7 +19,7 @@ class SaturationThresholdUnfreeze(keras.callbacks.Callback):
     Keras 3 trap: flipping `trainable` inside fit changes nothing, because the optimizer and the traced
     train function hold the old variable list. So this recompiles with a fresh optimizer of the same
     kind and rebuilds the train and test functions; the metrics are default_metrics() again, so history keys stay stable.
-    On resume past the threshold (BackupAndRestore) the base is unfrozen at the first epoch.
+    On resume past the threshold, call unfreeze() before fit (pneumonia_tf.train does).
     """
 
     def __init__(self, threshold_epoch: int = 10, learning_rate: float = 1e-5, last: int | None = None,
@@ -26,8 +30,12 @@ class SaturationThresholdUnfreeze(keras.callbacks.Callback):
         self.unfrozen_at = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.unfrozen_at is not None or epoch < self.threshold_epoch:
-            return
+        if self.unfrozen_at is None and epoch >= self.threshold_epoch:
+            self.unfreeze(epoch)
+
+    def unfreeze(self, epoch: int) -> None:
+        """Unfreeze the base and recompile now. Called before fit when resuming past the threshold, so
+        that BackupAndRestore restores the unfrozen optimizer's state (moments, step, learning rate)."""
         model = self.model
         set_base_trainable(model, True, last=self.last, keep_batch_norm_frozen=self.keep_batch_norm_frozen)
         old = model.optimizer.inner_optimizer if hasattr(model.optimizer, "inner_optimizer") else model.optimizer
@@ -49,3 +57,24 @@ def step_decay(factor: float = 0.1, every: int = 10) -> keras.callbacks.Learning
     to the current rate, so it composes with the unfreeze callback's new rate."""
     return keras.callbacks.LearningRateScheduler(
         lambda epoch, lr: lr * factor if epoch > 0 and epoch % every == 0 else lr)
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping whose patience survives a restart. Keras resets the best value and the epochs waited
+    when fit begins; this takes both from the run's history CSV (CSVLogger's file), so a run killed and
+    resumed stops at the same epoch as one that was never interrupted."""
+
+    def __init__(self, history_csv: str | Path, **kwargs):
+        super().__init__(**kwargs)
+        if self.mode not in ("min", "max"):
+            raise ValueError(f"ResumableEarlyStopping needs mode 'min' or 'max', got {self.mode!r}")
+        self.history_csv = Path(history_csv)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if not self.history_csv.exists():
+            return
+        values = pd.read_csv(self.history_csv).drop_duplicates("epoch", keep="last")[self.monitor].to_numpy()
+        if len(values):
+            best = int(values.argmax() if self.mode == "max" else values.argmin())
+            self.best, self.best_epoch, self.wait = float(values[best]), best, len(values) - 1 - best

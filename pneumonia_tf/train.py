@@ -20,7 +20,7 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
-from pneumonia_tf.callbacks import SaturationThresholdUnfreeze, step_decay
+from pneumonia_tf.callbacks import ResumableEarlyStopping, SaturationThresholdUnfreeze, step_decay
 from pneumonia_tf.data.index import DataError
 from pneumonia_tf.data.pipeline import make_dataset, split_rescale
 from pneumonia_tf.data.sources import load
@@ -88,7 +88,13 @@ def _callbacks(config: dict, out: Path) -> list:
     best = None
     if history.exists():  # resuming: a worse epoch after the restart must not replace the best model
         best = float(pd.read_csv(history)[config["monitor"]].max())
-    callbacks = [
+    # The learning-rate callbacks come first: the scheduler writes logs["learning_rate"] (the rate after any
+    # unfreeze) at epoch end, and the CSV logger after it records it. Without lr_step it keeps the rate.
+    callbacks = [step_decay(**config["lr_step"]) if config["lr_step"] else
+                 keras.callbacks.LearningRateScheduler(lambda epoch, rate: rate)]
+    if config["unfreeze"]:
+        callbacks.append(SaturationThresholdUnfreeze(**config["unfreeze"]))
+    callbacks += [
         keras.callbacks.CSVLogger(str(history), append=True),
         keras.callbacks.BackupAndRestore(str(out / "backup")),
         keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor=config["monitor"], mode="max",
@@ -96,13 +102,22 @@ def _callbacks(config: dict, out: Path) -> list:
         keras.callbacks.TensorBoard(str(out / "tensorboard")),
     ]
     if config["early_stopping_patience"]:
-        callbacks.append(keras.callbacks.EarlyStopping(config["monitor"], mode="max", restore_best_weights=True,
-                                                       patience=config["early_stopping_patience"]))
-    if config["lr_step"]:
-        callbacks.append(step_decay(**config["lr_step"]))
-    if config["unfreeze"]:
-        callbacks.append(SaturationThresholdUnfreeze(**config["unfreeze"]))
+        callbacks.append(ResumableEarlyStopping(history, monitor=config["monitor"], mode="max",
+                                                patience=config["early_stopping_patience"]))  # best.keras is loaded after fit
     return callbacks
+
+
+def _unfreeze_if_resuming_past_threshold(model: keras.Model, callbacks: list, out: Path) -> None:
+    """A run killed after the unfreeze epoch saved the unfrozen optimizer's state; recompile the same way
+    before fit, so BackupAndRestore can load it (else the moments, step count and decayed learning rate
+    are silently dropped)."""
+    metadata = out / "backup" / "training_metadata.json"  # BackupAndRestore's record of finished epochs
+    unfreeze = next((c for c in callbacks if isinstance(c, SaturationThresholdUnfreeze)), None)
+    if unfreeze and metadata.exists():
+        epoch = read_json(metadata)["epoch"]
+        if epoch >= unfreeze.threshold_epoch:
+            unfreeze.set_model(model)
+            unfreeze.unfreeze(epoch)
 
 
 def train(config: dict, out: str | Path, force: bool = False, verbose: int | str = "auto",
@@ -132,10 +147,12 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
             compile_model(model, make_optimizer(config["optimizer"], config["learning_rate"], config["clipnorm"],
                                                 config["weight_decay"]), jit_compile=config["jit_compile"],
                           steps_per_execution=config["steps_per_execution"])
+            callbacks = _callbacks(config, out)
+            _unfreeze_if_resuming_past_threshold(model, callbacks, out)
         weights = class_weights(data.split("train")["label"]) if config["class_weight"] else None
         model.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], class_weight=weights, verbose=verbose,
                   shuffle=False,  # the dataset shuffles itself, seeded
-                  callbacks=_callbacks(config, out) + list(extra_callbacks or []))
+                  callbacks=callbacks + list(extra_callbacks or []))
         if (out / "best.keras").exists():
             model = keras.models.load_model(out / "best.keras")
         tmp = out / ".model.tmp.keras"

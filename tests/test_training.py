@@ -8,10 +8,10 @@ import keras
 import numpy as np
 import pytest
 
-from pneumonia_tf.callbacks import SaturationThresholdUnfreeze, step_decay
+from pneumonia_tf.callbacks import ResumableEarlyStopping, SaturationThresholdUnfreeze, step_decay
 from pneumonia_tf.models import build
 from pneumonia_tf.models.transfer import base_layers, set_base_trainable
-from pneumonia_tf.train import train
+from pneumonia_tf.train import _callbacks, resolve, train
 from pneumonia_tf.training import class_weights, compile_model, make_optimizer
 
 
@@ -80,6 +80,29 @@ def test_step_decay_multiplies_every_n_epochs():
     np.testing.assert_allclose(rates, [1.0, 1.0, 0.1, 0.1, 0.01], rtol=1e-6)
 
 
+def test_early_stopping_patience_survives_a_restart(tmp_path):
+    """Best val_auc at epoch 2 of 3, patience 2: one more epoch without improvement must stop the resumed
+    run, as it would have stopped the uninterrupted one (Keras' EarlyStopping starts counting afresh)."""
+    history = tmp_path / "history.csv"
+    history.write_text("epoch,val_auc\n0,0.6\n1,0.8\n2,0.7\n2,0.7\n")  # a repeated row, as after a kill
+    model = build("model1", (16, 16, 3))
+    resumable = ResumableEarlyStopping(history, monitor="val_auc", mode="max", patience=2)
+    for callback, stops in ((resumable, True),
+                            (keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=2), False)):
+        model.stop_training = False
+        callback.set_model(model)
+        callback.on_train_begin()
+        callback.on_epoch_end(3, {"val_auc": 0.75})
+        assert model.stop_training is stops, type(callback).__name__
+    assert (resumable.best, resumable.best_epoch, resumable.wait) == (0.8, 1, 2)
+    stopping = [c for c in _callbacks(resolve({"early_stopping_patience": 2}), tmp_path)
+                if isinstance(c, keras.callbacks.EarlyStopping)]  # what train() uses
+    assert len(stopping) == 1 and isinstance(stopping[0], ResumableEarlyStopping)
+    assert stopping[0].history_csv == history and stopping[0].patience == 2
+    with pytest.raises(ValueError, match="mode 'min' or 'max'"):
+        ResumableEarlyStopping(history, monitor="val_auc")
+
+
 def test_class_weights_balance_the_classes():
     weights = class_weights([0] * 10 + [1] * 30)
     assert weights == {0: 2.0, 1: pytest.approx(2 / 3)}
@@ -117,6 +140,43 @@ def test_interrupted_run_resumes_at_the_next_epoch_with_the_same_weights(tmp_pat
     for restored, saved in zip(probe.weights, interrupt.weights):
         np.testing.assert_array_equal(restored, saved)
     assert [row["epoch"] for row in record["history"]] == [0, 1, 2]
+
+
+class OptimizerState(keras.callbacks.Callback):
+    """The optimizer's variables (step, learning rate, moments) when training begins (after
+    BackupAndRestore restored them) or when it is interrupted at the end of an epoch."""
+
+    def __init__(self, interrupt_at: int | None = None):
+        super().__init__()
+        self.interrupt_at = interrupt_at
+
+    def _state(self):
+        return {v.path.split("/", 1)[-1]: v.numpy().copy() for v in self.model.optimizer.variables}  # without "adam_N/"
+
+    def on_train_begin(self, logs=None):
+        self.begin = self._state()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.interrupt_at:
+            self.end = self._state()
+            raise Interrupt
+
+
+def test_resume_past_the_unfreeze_epoch_restores_the_unfrozen_optimizer(tmp_path):
+    config = dict(SMOKE, model="vgg16", weights="none", model_options={"dense": 16}, augmentation={},
+                  unfreeze={"threshold_epoch": 1, "learning_rate": 1e-4, "verbose": 0},
+                  lr_step={"factor": 0.5, "every": 1})
+    killed = OptimizerState(interrupt_at=1)  # killed after the second epoch: the base was unfrozen at the start of it
+    with pytest.raises(Interrupt):
+        train(config, tmp_path / "run", verbose=0, extra_callbacks=[killed])
+    resumed = OptimizerState()
+    record = train(config, tmp_path / "run", verbose=0, extra_callbacks=[resumed])
+    assert len(killed.end) > 2  # step count, learning rate and the unfrozen base's Adam moments
+    assert resumed.begin.keys() == killed.end.keys()
+    for path, value in killed.end.items():
+        np.testing.assert_array_equal(resumed.begin[path], value, err_msg=path)
+    assert [row["epoch"] for row in record["history"]] == [0, 1, 2]
+    np.testing.assert_allclose([row["learning_rate"] for row in record["history"]], [1e-3, 1e-4, 5e-5], rtol=1e-5)  # unfreeze rate, then halved
 
 
 def test_run_folder_rerun_and_determinism(tmp_path):
