@@ -61,6 +61,7 @@ class FirstEpoch(keras.callbacks.Callback):
             self.epoch, self.weights = epoch, state(self.model)
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # e.g. "Skipping variable loading for optimizer"
 def test_killed_run_resumes_at_the_next_epoch(tmp_path):
     paths = real_images("synthetic:24", "NORMAL", 32, 1, 0)
     stop = StopAfterFirstEpoch()

@@ -129,6 +129,7 @@ class FirstEpochProbe(keras.callbacks.Callback):
             self.epoch, self.weights = epoch, [w.copy() for w in self.model.get_weights()]
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # e.g. "Skipping variable loading for optimizer"
 def test_interrupted_run_resumes_at_the_next_epoch_with_the_same_weights(tmp_path):
     interrupt = InterruptAfterFirstEpoch()
     with pytest.raises(Interrupt):
@@ -162,6 +163,7 @@ class OptimizerState(keras.callbacks.Callback):
             raise Interrupt
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # e.g. "Skipping variable loading for optimizer"
 def test_resume_past_the_unfreeze_epoch_restores_the_unfrozen_optimizer(tmp_path):
     config = dict(SMOKE, model="vgg16", weights="none", model_options={"dense": 16}, augmentation={},
                   unfreeze={"threshold_epoch": 1, "learning_rate": 1e-4, "verbose": 0},

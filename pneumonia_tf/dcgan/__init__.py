@@ -59,8 +59,9 @@ class DCGAN(keras.Model):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
 
     def compile(self, d_optimizer=None, g_optimizer=None, **kwargs):
-        """Seed 004: Adam(2e-4, beta_1=0.5) for both; binary cross-entropy on logits."""
-        super().compile(**kwargs)
+        """Seed 004: Adam(2e-4, beta_1=0.5) for both; binary cross-entropy on logits. No model-level
+        optimizer (Keras would add an unused RMSprop, which BackupAndRestore then fails to restore)."""
+        super().compile(**{"optimizer": None, **kwargs})
         self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
         self.g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
         self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
