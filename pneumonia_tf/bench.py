@@ -7,10 +7,11 @@ python -m pneumonia_tf.bench dcgan [--batch-size 32]
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
+
+from pneumonia_tf import cli
 
 SEED_004_AUGMENTATION = dict(rescale=1 / 255, shear_range=0.2, zoom_range=0.2, horizontal_flip=True)
 
@@ -197,8 +198,9 @@ def bench_dcgan(args) -> None:
               f"ms/step, XLA speed-up {times[False] / times[True]:.2f}x")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pneumonia_tf.bench", description=__doc__)
+@cli.entry_point
+def main(argv) -> int:
+    parser = cli.make_parser("python -m pneumonia_tf.bench", __doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pipeline", help="tf.data pipeline vs ImageDataGenerator.flow_from_directory")
     p.add_argument("--data", required=True, help="Kermany folder or zip")

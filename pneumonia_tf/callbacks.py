@@ -8,7 +8,6 @@ import keras
 import pandas as pd
 
 from pneumonia_tf.models.transfer import set_base_trainable
-from pneumonia_tf.training import default_metrics
 
 
 class SaturationThresholdUnfreeze(keras.callbacks.Callback):
@@ -17,8 +16,12 @@ class SaturationThresholdUnfreeze(keras.callbacks.Callback):
     fine-tuning: stage 1 trains the head, stage 2 everything at a lower rate).
 
     Keras 3 trap: flipping `trainable` inside fit changes nothing, because the optimizer and the traced
-    train function hold the old variable list. So this recompiles with a fresh optimizer of the same
-    kind and rebuilds the train and test functions; the metrics are default_metrics() again, so history keys stay stable.
+    train function hold the old variable list. So this recompiles from the model's own compile config
+    (`get_compile_config` / `compile_from_config`, the mechanism Keras uses when loading a model): the
+    loss, loss weights, metrics (fresh objects of the same kinds and names, so history keys stay
+    stable), steps_per_execution, jit_compile and run_eagerly are the ones the user compiled with, and
+    the optimizer is a fresh one of the same kind and settings at the new learning rate. It runs in
+    the model's distribution strategy scope, so a MirroredStrategy's replicas stay in step.
     On resume past the threshold, call unfreeze() before fit (pneumonia_tf.train does).
     """
 
@@ -38,12 +41,9 @@ class SaturationThresholdUnfreeze(keras.callbacks.Callback):
         that BackupAndRestore restores the unfrozen optimizer's state (moments, step, learning rate)."""
         model = self.model
         set_base_trainable(model, True, last=self.last, keep_batch_norm_frozen=self.keep_batch_norm_frozen)
-        old = model.optimizer.inner_optimizer if hasattr(model.optimizer, "inner_optimizer") else model.optimizer
-        config = {**old.get_config(), "learning_rate": self.learning_rate}
-        optimizer = old.__class__.from_config(config)
-        model.compile(optimizer=optimizer, loss=model.loss, metrics=default_metrics(),
-                      jit_compile=model.jit_compile)
-        model.optimizer.build(model.trainable_variables)
+        with model.distribute_strategy.scope():
+            model.compile_from_config(model.get_compile_config())  # also builds the new optimizer
+            model.optimizer.learning_rate = self.learning_rate
         model.make_train_function(force=True)
         model.make_test_function(force=True)
         self.unfrozen_at = epoch

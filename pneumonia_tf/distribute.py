@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import tensorflow as tf
+from pneumonia_tf.errors import UserError
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 
@@ -15,4 +16,4 @@ def get_strategy(name: str = "default") -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}")
+    raise UserError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}")

@@ -5,7 +5,6 @@ python -m pneumonia_tf.evaluate --run runs/NAME [--rule youden|sensitivity] [--r
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -13,9 +12,10 @@ import keras
 import numpy as np
 import pandas as pd
 
-from pneumonia_tf import plots
+from pneumonia_tf import cli, plots
 from pneumonia_tf.metrics import choose_threshold, report
-from pneumonia_tf.records import read_json, write_json
+from pneumonia_tf.records import write_json
+from pneumonia_tf.run_folder import open_run
 
 
 def predict(model: keras.Model, dataset) -> np.ndarray:
@@ -54,21 +54,21 @@ def format_metrics(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+@cli.entry_point
+def main(argv) -> int:
     from pneumonia_tf.train import datasets_for  # local: train imports this module
 
-    parser = argparse.ArgumentParser(prog="python -m pneumonia_tf.evaluate", description=__doc__)
+    parser = cli.make_parser("python -m pneumonia_tf.evaluate", __doc__)
     parser.add_argument("--run", required=True, type=Path)
     parser.add_argument("--rule", default="youden", choices=["youden", "sensitivity"])
     parser.add_argument("--resamples", type=int, default=1000)
     args = parser.parse_args(argv)
-    record = read_json(args.run / "record.json")
-    model = keras.models.load_model(args.run / "model.keras")
-    data, _, val, test = datasets_for(record["config"])
+    run = open_run(args.run)
+    model = run.model()
+    data, _, val, test = datasets_for(run.config)
     result = evaluate(model, data.split("val")["label"], predict(model, val), data.split("test"),
-                      predict(model, test), args.run, args.rule, args.resamples, record["config"]["seed"])
-    record["test"] = result
-    write_json(args.run / "record.json", record)
+                      predict(model, test), args.run, args.rule, args.resamples, run.config["seed"])
+    write_json(args.run / "record.json", {**run.record, "test": result})
     print(format_metrics(result))
     return 0
 

@@ -5,7 +5,6 @@ python -m pneumonia_tf.lr_find --model NAME --data PATH|synthetic [--min-lr 1e-7
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from pneumonia_tf import plots
+from pneumonia_tf import cli, plots
 from pneumonia_tf.records import atomic_write, write_json
 
 
@@ -60,11 +59,12 @@ def plot(rates, losses, suggestion, path):
     return plots.save(fig, path)
 
 
-def main(argv=None) -> int:
+@cli.entry_point
+def main(argv) -> int:
     from pneumonia_tf.train import _build, datasets_for, resolve
     from pneumonia_tf.training import compile_model, make_optimizer
 
-    parser = argparse.ArgumentParser(prog="python -m pneumonia_tf.lr_find", description=__doc__)
+    parser = cli.make_parser("python -m pneumonia_tf.lr_find", __doc__)
     parser.add_argument("--model", default="model1")
     parser.add_argument("--data", default="synthetic")
     parser.add_argument("--image-size", type=int, default=128)

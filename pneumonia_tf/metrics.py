@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn import metrics as skm
+from pneumonia_tf.errors import UserError
 
 THRESHOLD_METRICS = ("accuracy", "precision", "recall", "specificity", "f1")
 RANKING_METRICS = ("roc_auc", "pr_auc")
@@ -39,7 +40,7 @@ def choose_threshold(labels, scores, rule: str = "youden", target_sensitivity: f
         return float(thresholds[np.argmax(tpr - fpr)])
     if rule == "sensitivity":
         return float(thresholds[np.argmax(tpr >= target_sensitivity)])
-    raise ValueError(f"unknown threshold rule {rule!r}; expected 'youden' or 'sensitivity'")
+    raise UserError(f"unknown threshold rule {rule!r}; expected 'youden' or 'sensitivity'")
 
 
 def bootstrap_ci(labels, scores, threshold: float = 0.5, resamples: int = 1000, seed: int = 0,

@@ -8,13 +8,11 @@ dcgan = true first train one DCGAN per class and generate images into generated/
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from pneumonia_tf import CLASSES
+from pneumonia_tf import CLASSES, cli
 from pneumonia_tf.dcgan.run import real_images, trained_gan, write_images
-from pneumonia_tf.data.index import DataError
 from pneumonia_tf.data.synthetic import NOTICE
 from pneumonia_tf.experiments import cell_configs, experiment_path, load_experiment
 from pneumonia_tf.records import read_json, write_json
@@ -64,9 +62,9 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
     return records
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pneumonia_tf.reproduce", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+@cli.entry_point
+def main(argv) -> int:
+    parser = cli.make_parser("python -m pneumonia_tf.reproduce", __doc__)
     parser.add_argument("study", help="table1, transfer, seed000, seed001, seed003 (experiments/*.toml)")
     parser.add_argument("--profile", default="smoke", choices=["smoke", "quick", "paper"])
     parser.add_argument("--data", help="data set (default: the profile's; smoke uses the synthetic phantom)")
@@ -74,11 +72,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--generated", type=Path, help="DCGAN image folder (default generated/<study>-<profile>)")
     args = parser.parse_args(argv)
-    try:
-        reproduce(args.study, args.profile, args.data, args.seeds, args.runs, args.generated)
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    reproduce(args.study, args.profile, args.data, args.seeds, args.runs, args.generated)
     return 0
 
 

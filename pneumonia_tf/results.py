@@ -8,7 +8,6 @@ the runs' figures under results/<study>/<profile>/figures/; prints the Markdown 
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pneumonia_tf import cli
 from pneumonia_tf.experiments import experiment_path, load_experiment
 from pneumonia_tf.models.cnn import TABLE1
 from pneumonia_tf.records import atomic_write, read_json
@@ -100,9 +100,9 @@ def gather_figures(runs: Path, study: str, profile: str, out: Path) -> int:
     return count
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pneumonia_tf.results", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+@cli.entry_point
+def main(argv) -> int:
+    parser = cli.make_parser("python -m pneumonia_tf.results", __doc__)
     parser.add_argument("study", help="table1, transfer, seed000, seed001, seed003")
     parser.add_argument("--profile", help="default: every profile with runs")
     parser.add_argument("--runs", type=Path, default=Path("runs"))

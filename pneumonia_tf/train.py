@@ -9,7 +9,6 @@ with one is finished and is not redone unless --force. An interrupted run resume
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -20,12 +19,13 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
+from pneumonia_tf import cli
 from pneumonia_tf.callbacks import ResumableEarlyStopping, SaturationThresholdUnfreeze, step_decay
-from pneumonia_tf.data.index import DataError
 from pneumonia_tf.data.pipeline import make_dataset, split_rescale
 from pneumonia_tf.data.sources import load
 from pneumonia_tf.data.synthetic import NOTICE
 from pneumonia_tf.distribute import get_strategy
+from pneumonia_tf.errors import UserError
 from pneumonia_tf.evaluate import evaluate, format_metrics, predict
 from pneumonia_tf.models import build, default_channels
 from pneumonia_tf.models.transfer import BASES
@@ -47,7 +47,7 @@ def resolve(overrides: dict) -> dict:
     filled in from the model (ImageNet bases use their own preprocess_input)."""
     unknown = set(overrides) - set(DEFAULTS)
     if unknown:
-        raise ValueError(f"unknown config key(s): {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}")
+        raise UserError(f"unknown config key(s): {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}")
     config = {**DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
     config["channels"] = config["channels"] or default_channels(config["model"])
     if str(config["weights"]).lower() == "none":
@@ -166,7 +166,8 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
     history = pd.read_csv(out / "history.csv").drop_duplicates("epoch", keep="last")
     atomic_write(out / "history.csv", history.to_csv(index=False))
     record = {"config": config, "seed": config["seed"], **provenance(), "synthetic_data": data.synthetic,
-              "data": {"splits": summary["splits"], "skipped": summary["skipped"]}, "class_weight": weights,
+              "data": {key: summary[key] for key in ("root", "splits", "skipped", "official_shared_patients")},
+              "class_weight": weights,
               "mean_std": data.mean_std if config["normalization"] == "standardize" else None,
               "epochs_trained": int(len(history)),
               "history": history.to_dict(orient="records"), "test": result,
@@ -185,9 +186,9 @@ def parse_value(text: str):
         return text
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pneumonia_tf.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+@cli.entry_point
+def main(argv) -> int:
+    parser = cli.make_parser("python -m pneumonia_tf.train", __doc__)
     parser.add_argument("--config", type=Path, help="an experiments/*.toml file; its [train] table is the base")
     parser.add_argument("--model")
     parser.add_argument("--data", help="Kermany folder or zip, RSNA folder, or synthetic")
@@ -217,11 +218,7 @@ def main(argv=None) -> int:
     for item in args.set:
         key, _, value = item.partition("=")
         overrides[key] = parse_value(value)
-    try:
-        record = train(overrides, args.out, force=args.force)
-    except (DataError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    record = train(overrides, args.out, force=args.force)
     print(format_metrics(record["test"]))
     print(f"run folder: {args.out}  (wall time {record['wall_time_s']} s)")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
+from pneumonia_tf.errors import UserError
 
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "sgd": keras.optimizers.SGD,
               "rmsprop": keras.optimizers.RMSprop}
@@ -19,7 +20,7 @@ def make_optimizer(name: str = "adam", learning_rate: float = 1e-3, clipnorm: fl
                    weight_decay: float | None = None, **options) -> keras.optimizers.Optimizer:
     """An optimizer by name; clipnorm clips each gradient's norm (seed 003)."""
     if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
+        raise UserError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
     if weight_decay:
         options["weight_decay"] = weight_decay
     return OPTIMIZERS[name](learning_rate=learning_rate, clipnorm=clipnorm, **options)

@@ -12,7 +12,6 @@ KERASTUNER_ORACLE_PORT), see the README.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -22,6 +21,7 @@ import keras
 import keras_tuner as kt
 import pandas as pd
 
+from pneumonia_tf import cli
 from pneumonia_tf.callbacks import SaturationThresholdUnfreeze
 from pneumonia_tf.data.index import DataError
 from pneumonia_tf.data.sources import load
@@ -170,9 +170,9 @@ def search(family: str, tuner_name: str, max_trials: int, data: str, out: Path, 
     return table
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pneumonia_tf.tune", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+@cli.entry_point
+def main(argv) -> int:
+    parser = cli.make_parser("python -m pneumonia_tf.tune", __doc__)
     parser.add_argument("--config", type=Path, help="an experiments/*.toml with a [tune] table (e.g. seed003_sweep)")
     parser.add_argument("--family", choices=list(SPACES))
     parser.add_argument("--tuner", choices=list(TUNERS))
@@ -193,13 +193,9 @@ def main(argv=None) -> int:
     if args.config:
         options.update(load_experiment(args.config).get("tune", {}))
     options.update({k: v for k, v in vars(args).items() if k in options and v is not None})
-    try:
-        table = search(options["family"], options["tuner"], options["max_trials"], options["data"], args.out,
-                       options["image_size"], options["epochs"], options["seed"], args.resume, args.overwrite,
-                       options.get("space"), options["weights"], options["strategy"])
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    table = search(options["family"], options["tuner"], options["max_trials"], options["data"], args.out,
+                   options["image_size"], options["epochs"], options["seed"], args.resume, args.overwrite,
+                   options.get("space"), options["weights"], options["strategy"])
     if table.empty:
         print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: no more trials; the chief writes the tables")
         return 0

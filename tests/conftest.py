@@ -35,8 +35,8 @@ def write_image(path: Path, value: int = 128, size: int = 16) -> Path:
 def make_kermany(root: Path, splits=("train", "test"), names=None, per_class: int = 3) -> Path:
     """A tiny Kermany-style folder; `names` maps a class to its folder name (to test letter case)."""
     names = names or {"NORMAL": "NORMAL", "PNEUMONIA": "PNEUMONIA"}
-    for split in splits:
-        for i in range(per_class):
+    for offset, split in enumerate(splits):  # distinct patients per split, as in the real set
+        for i in range(100 * offset, 100 * offset + per_class):
             write_image(root / split / names["NORMAL"] / f"IM-{i:04d}-0001.jpeg", 90)
             write_image(root / split / names["PNEUMONIA"] / f"person{i}_bacteria_{i}.jpeg", 160)
     return root

@@ -148,3 +148,45 @@ def test_summary_cli_json(tmp_path, capsys):
     assert info["splits"]["val"]["images"] > 0
     assert main(["summary", "--data", str(tmp_path / "missing")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_data_root_is_never_searched_for_below_the_documented_layouts(tmp_path, capsys):
+    """A folder with a train/ child three levels down (a test fixture, say) is not a data set."""
+    from pneumonia_tf.data.__main__ import main
+    make_kermany(tmp_path / "projects" / "fixtures")
+    with pytest.raises(DataError, match="unknown layout") as error:
+        load(str(tmp_path))
+    assert str(tmp_path / "projects" / "fixtures") in str(error.value)  # names what it found
+    assert main(["summary", "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_two_data_roots_are_an_error_naming_both(tmp_path):
+    make_kermany(tmp_path)
+    make_kermany(tmp_path / "chest_xray", per_class=2)
+    with pytest.raises(DataError, match="more than one data root") as error:
+        load(str(tmp_path))
+    assert str(tmp_path / "chest_xray") in str(error.value)
+
+
+def test_kaggle_archive_duplicate_copy_uses_the_outer_one_and_the_root_is_reported(tmp_path, capsys):
+    from pneumonia_tf.data.__main__ import main
+    make_kermany(tmp_path / "chest_xray")
+    make_kermany(tmp_path / "chest_xray" / "chest_xray")  # the Kaggle zip holds the set twice
+    data = load(str(tmp_path))
+    assert data.root == str((tmp_path / "chest_xray").resolve())
+    assert data.summary()["root"] == data.root
+    assert len(data.index) == 12
+    assert main(["summary", "--data", str(tmp_path)]) == 0
+    assert f"root: {data.root}" in capsys.readouterr().out
+
+
+def test_patients_shared_by_the_official_splits_are_reported_and_refused_with_strict(tmp_path, capsys):
+    root = make_kermany(tmp_path, per_class=4)
+    write_image(root / "test" / "NORMAL" / "IM-0001-0009.jpeg")  # patient IM-0001 is also in train
+    data = load(str(root))
+    assert data.summary()["official_shared_patients"] == {"count": 1, "examples": ["IM-0001"]}
+    assert "WARNING" in capsys.readouterr().err
+    with pytest.raises(DataError, match="official train and test"):
+        load(str(root), strict=True)

@@ -114,7 +114,8 @@ def make_rsna(root, n=8):
 
 
 def test_rsna_one_example_per_patient_with_all_boxes(tmp_path):
-    df = load_rsna(make_rsna(tmp_path / "rsna"), size=32, test_fraction=0.25)
+    df, skipped = load_rsna(make_rsna(tmp_path / "rsna"), size=32, test_fraction=0.25)
+    assert skipped == {}
     assert len(df) == 8 and df["patient"].is_unique
     p0 = df.set_index("patient").loc["p0"]
     assert p0["label"] == 1 and p0["kind"] == "Lung Opacity"
@@ -126,10 +127,10 @@ def test_rsna_one_example_per_patient_with_all_boxes(tmp_path):
 
 def test_rsna_decodes_once_from_cache(tmp_path, monkeypatch):
     root = make_rsna(tmp_path / "rsna")
-    first = load_rsna(root, size=32, test_fraction=0.25)
+    first, _ = load_rsna(root, size=32, test_fraction=0.25)
     import pneumonia_tf.data.rsna as rsna
     monkeypatch.setattr(rsna, "read_dicom", lambda path: pytest.fail(f"decoded {path} again"))
-    assert load_rsna(root, size=32, test_fraction=0.25).equals(first)
+    assert load_rsna(root, size=32, test_fraction=0.25)[0].equals(first)
 
 
 def test_rsna_csv_with_missing_columns(tmp_path):
@@ -137,3 +138,96 @@ def test_rsna_csv_with_missing_columns(tmp_path):
     pd.DataFrame({"patientId": ["p0"], "Target": [1]}).to_csv(root / "stage_2_train_labels.csv", index=False)
     with pytest.raises(DataError, match="stage_2_train_labels.csv: missing column.*x, y, width, height"):
         load_rsna(root)
+
+
+def test_palette_colour_applies_the_palette(tmp_path):
+    """An inverting grey palette: index i shows as 255 - i. Raw indices taken for intensities would
+    give the opposite image."""
+    indices = gradient()
+    lut = (65535 - np.arange(256) * 257).astype(np.uint16)  # 16-bit entries, grey (R = G = B)
+    palette = {f"{c}PaletteColorLookupTableDescriptor": [256, 0, 16] for c in ("Red", "Green", "Blue")}
+    palette.update({f"{c}PaletteColorLookupTableData": lut.tobytes() for c in ("Red", "Green", "Blue")})
+    image = read_dicom(str(write_dicom(tmp_path / "palette.dcm", indices, photometric="PALETTE COLOR", **palette)))
+    np.testing.assert_allclose(image, (255 - indices) / 255, atol=1e-6)
+
+
+def test_rgb_decodes_to_luma(tmp_path):
+    pixels = np.zeros((4, 6, 3), np.uint8)
+    pixels[:, :2, 0] = pixels[:, 2:4, 1] = pixels[:, 4:, 2] = 255  # red, green, blue columns
+    path = write_dicom(tmp_path / "rgb.dcm", pixels[..., 0], photometric="RGB")
+    import pydicom
+    ds = pydicom.dcmread(path)
+    ds.SamplesPerPixel, ds.PlanarConfiguration, ds.PixelData = 3, 0, pixels.tobytes()
+    ds.save_as(path)
+    image = read_dicom(str(path))
+    assert image.shape == (4, 6)
+    np.testing.assert_allclose(image[0], [0.299, 0.299, 0.587, 0.587, 0.114, 0.114], atol=1e-6)
+
+
+def test_multi_frame_grayscale_is_refused_by_name(tmp_path):
+    frames = np.stack([gradient(16)] * 3)
+    path = write_dicom(tmp_path / "frames.dcm", frames[0])
+    import pydicom
+    ds = pydicom.dcmread(path)
+    ds.NumberOfFrames, ds.PixelData = 3, frames.tobytes()
+    ds.save_as(path)
+    with pytest.raises(DataError, match=r"frames.dcm: multi-frame DICOM \(3 frames\)"):
+        read_dicom(str(path))
+
+
+@pytest.mark.parametrize("name, outcome", [
+    ("CT_small.dcm", (128, 128)), ("MR_small.dcm", (64, 64)), ("examples_palette.dcm", (350, 800)),
+    ("examples_rgb_color.dcm", (240, 320)), ("SC_ybr_full_422_uncompressed.dcm", (100, 100)),
+    ("rtdose.dcm", "multi-frame DICOM (15 frames)"), ("emri_small.dcm", "multi-frame DICOM (10 frames)"),
+    ("SC_rgb_rle_2frame.dcm", "multi-frame DICOM (2 frames)"), ("examples_ybr_color.dcm", "multi-frame DICOM (30"),
+    ("MR_truncated.dcm", "cannot decode pixel data"), ("nested_priv_SQ.dcm", "cannot decode pixel data"),
+    ("rtplan.dcm", "no pixel data"),
+])
+def test_files_shipped_with_pydicom_decode_to_one_gray_image_or_are_refused_by_name(name, outcome):
+    from pydicom.data import get_testdata_file
+    path = get_testdata_file(name, download=False)
+    if path is None:
+        pytest.skip(f"{name} does not ship with this pydicom (it is in the pydicom-data download)")
+    if isinstance(outcome, tuple):
+        image = read_dicom(path)
+        assert image.shape == outcome and image.dtype == np.float32
+        assert 0 <= image.min() and image.max() <= 1 and image.max() > image.min()
+    else:
+        with pytest.raises(DataError, match=f"{name}: .*{outcome}".replace("(", r"\(").replace(")", r"\)")):
+            read_dicom(path)
+
+
+def test_palette_file_from_pydicom_is_not_read_as_indices():
+    """pydicom's palette example: the decoded image is the luma of its palette colours."""
+    import pydicom
+    from pydicom import examples
+    from pydicom.pixels import apply_color_lut
+    ds = examples.palette_color
+    expected = apply_color_lut(ds.pixel_array, ds).astype(np.float64) @ [0.299, 0.587, 0.114] / 65535
+    raw = ds.pixel_array.astype(np.float64)
+    image = read_dicom(str(examples.get_path("palette_color")))
+    np.testing.assert_allclose(image, expected, atol=1e-5)
+    assert np.abs(image - (raw - raw.min()) / (raw.max() - raw.min())).max() > 0.1
+    del pydicom
+
+
+def test_rsna_folder_with_odd_files_loads_the_rest_and_names_them(tmp_path):
+    """One multi-frame, one palette, one colour and one corrupt file among ordinary ones: the load
+    finishes, decodes the palette and colour files, and skips the other two by name; --strict refuses."""
+    import shutil
+
+    from pydicom.data import get_testdata_file
+
+    from pneumonia_tf.data.sources import load
+    root = make_rsna(tmp_path / "rsna", n=12)
+    images = root / "stage_2_train_images"
+    shutil.copy(get_testdata_file("SC_rgb_rle_2frame.dcm", download=False), images / "p1.dcm")
+    shutil.copy(get_testdata_file("examples_palette.dcm", download=False), images / "p3.dcm")
+    shutil.copy(get_testdata_file("examples_rgb_color.dcm", download=False), images / "p5.dcm")
+    (images / "p7.dcm").write_bytes(b"DICM but not really")
+    data = load(str(root), image_size=32)
+    assert set(data.skipped) == {str(images / "p1.dcm"), str(images / "p7.dcm")}
+    assert "multi-frame" in data.skipped[str(images / "p1.dcm")]
+    assert len(data.index) == 10 and {"p3", "p5"} <= set(data.index["patient"])
+    with pytest.raises(DataError, match="p1.dcm"):
+        load(str(root), image_size=32, strict=True)

@@ -112,12 +112,14 @@ def _batch_function(model: keras.Model, layer: str | None, target):
         def batch_maps(x):
             with tf.GradientTape() as tape:
                 activations, logits = run(x)
-                activations = tf.cast(activations, tf.float32)
-                tape.watch(activations)
-                scores = tf.cast(logits, tf.float32) * _signs(tf.cast(logits, tf.float32), target)
-            grads = tape.gradient(scores, activations)  # images are independent: one tape per batch
+                tape.watch(activations)  # as computed: a float32 copy would be off the logit's path
+                logits = tf.cast(logits, tf.float32)
+                scores = logits * _signs(logits, target)
+            # images are independent: one tape per batch; under a mixed policy the activations and their
+            # gradients are float16/bfloat16 and are averaged and summed in float32
+            grads = tf.cast(tape.gradient(scores, activations), tf.float32)
             weights = tf.reduce_mean(grads, axis=[1, 2], keepdims=True)
-            return tf.reduce_sum(weights * activations, axis=-1)
+            return tf.reduce_sum(weights * tf.cast(activations, tf.float32), axis=-1)
         traced[(layer, target)] = batch_maps
     return traced[(layer, target)]
 

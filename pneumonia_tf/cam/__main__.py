@@ -5,33 +5,31 @@ python -m pneumonia_tf.cam score --run runs/NAME [--split test --n 64] [--out FI
 """
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from pneumonia_tf import CLASSES
+from pneumonia_tf import CLASSES, cli
 from pneumonia_tf.cam import cam, gradcam
 from pneumonia_tf.cam.checks import (boxes_to_mask, default_tolerance, deletion_insertion, iou, pointing_game,
                                      randomization_correlation, randomized_copy)
 from pneumonia_tf.cam.figures import overlay, overlay_grid, three_row_grid
-from pneumonia_tf.data.pipeline import load_image, make_dataset, split_rescale
-from pneumonia_tf.data.sources import load
-from pneumonia_tf.records import atomic_write, read_json, write_json
+from pneumonia_tf.data.pipeline import load_image, make_dataset
+from pneumonia_tf.records import atomic_write, write_json
+from pneumonia_tf.run_folder import Run, open_run
 
 
-def run_inputs(record: dict, paths) -> tuple[np.ndarray, np.ndarray]:
+def run_inputs(run: Run, paths) -> tuple[np.ndarray, np.ndarray]:
     """(model inputs (N, S, S, C) normalized as in training, display images (N, S, S) in [0, 1])."""
-    config = record["config"]
-    _, normalization = split_rescale(config["augmentation"], config["normalization"])
+    config = run.config
+    normalization, mean_std = run.normalization()
     ds = make_dataset(list(paths), np.zeros(len(paths)), image_size=config["image_size"],
                       channels=config["channels"], batch_size=64, normalization=normalization,
-                      mean_std=record.get("mean_std"), cache=False)
+                      mean_std=mean_std, cache=False)
     inputs = np.concatenate([x.numpy() for x, _ in ds])
     display = np.stack([load_image(str(p), config["image_size"], 1).numpy()[..., 0] / 255.0 for p in paths])
     return inputs, display
@@ -41,23 +39,20 @@ def heatmaps(model, inputs, method: str, target, layer=None) -> np.ndarray:
     return cam(model, inputs, target) if method == "cam" else gradcam(model, inputs, layer, target)
 
 
-def pick(record: dict, split: str, n: int, seed: int = 0) -> pd.DataFrame:
-    """n rows of a split, about half per class, seeded."""
-    config = record["config"]
-    data = load(config["data"], image_size=config["image_size"], val_fraction=config["val_fraction"],
-                seed=config["seed"])
-    rows = data.split(split)
+def pick(run: Run, split: str, n: int, seed: int = 0) -> pd.DataFrame:
+    """n rows of a split of the run's data, about half per class, seeded."""
+    rows = run.data().split(split)
     per_class = [rows[rows["label"] == c].sample(min(n - n // 2 if c else n // 2, (rows["label"] == c).sum()),
                                                  random_state=seed) for c in (0, 1)]
     return pd.concat(per_class, ignore_index=True)
 
 
 def maps_command(args) -> int:
-    record = read_json(args.run / "record.json")
-    model = keras.models.load_model(args.run / "model.keras")
+    run = open_run(args.run)
+    model = run.model()
     rows = (pd.DataFrame({"path": [str(p) for p in args.images], "label": -1}) if args.images
-            else pick(record, args.split, args.n))
-    inputs, display = run_inputs(record, rows["path"])
+            else pick(run, args.split, args.n))
+    inputs, display = run_inputs(run, rows["path"])
     maps = heatmaps(model, inputs, args.method, args.target, args.layer)
     probs = model.predict(inputs, verbose=0)[:, 0]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -89,10 +84,10 @@ def region_masks(rows: pd.DataFrame, size: int) -> np.ndarray:
     return np.stack(masks)
 
 
-def score(model, record: dict, rows: pd.DataFrame, method: str = "gradcam", seed: int = 0) -> dict:
+def score(model, run: Run, rows: pd.DataFrame, method: str = "gradcam", seed: int = 0) -> dict:
     """Sanity, localization and faithfulness of `model`'s maps on `rows` (PNEUMONIA rows with regions)."""
-    size = record["config"]["image_size"]
-    inputs, _ = run_inputs(record, rows["path"])
+    size = run.config["image_size"]
+    inputs, _ = run_inputs(run, rows["path"])
     maps = heatmaps(model, inputs, method, "PNEUMONIA")
     random_maps = heatmaps(randomized_copy(model, seed), inputs, method, "PNEUMONIA")
     result = {"images": int(len(rows)), "method": method,
@@ -117,11 +112,11 @@ def score(model, record: dict, rows: pd.DataFrame, method: str = "gradcam", seed
 
 
 def score_command(args) -> int:
-    record = read_json(args.run / "record.json")
-    model = keras.models.load_model(args.run / "model.keras")
-    rows = pick(record, args.split, 2 * args.n)
+    run = open_run(args.run)
+    model = run.model()
+    rows = pick(run, args.split, 2 * args.n)
     rows = rows[rows["label"] == 1].reset_index(drop=True)  # localization targets are the PNEUMONIA images
-    result = score(model, record, rows, args.method)
+    result = score(model, run, rows, args.method)
     out = args.out or args.run / "cam_score.json"
     write_json(out, result)
     for key, value in result.items():
@@ -130,11 +125,10 @@ def score_command(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+@cli.entry_point
+def main(argv) -> int:
     scoring = bool(argv) and argv[0] == "score"
-    parser = argparse.ArgumentParser(prog="python -m pneumonia_tf.cam" + (" score" if scoring else ""),
-                                     description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.make_parser("python -m pneumonia_tf.cam" + (" score" if scoring else ""), __doc__)
     parser.add_argument("--run", type=Path, required=True)
     parser.add_argument("--split", default="test")
     parser.add_argument("--method", default="gradcam", choices=["gradcam", "cam"])

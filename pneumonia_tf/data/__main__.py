@@ -1,13 +1,12 @@
 """python -m pneumonia_tf.data summary --data PATH|synthetic [--json] [--strict]"""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 import pandas as pd
 
-from pneumonia_tf.data.index import DataError
+from pneumonia_tf import cli
 from pneumonia_tf.data.sources import load
 
 
@@ -17,8 +16,9 @@ def summary_table(counts: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pneumonia_tf.data", description=__doc__)
+@cli.entry_point
+def main(argv) -> int:
+    parser = cli.make_parser("python -m pneumonia_tf.data", __doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("summary", help="images and patients per split and class; unreadable files; leakage")
     p.add_argument("--data", default="synthetic", help="Kermany folder or zip, RSNA folder, generated/, or synthetic")
@@ -28,17 +28,13 @@ def main(argv=None) -> int:
     p.add_argument("--strict", action="store_true", help="stop with the list of unreadable files")
     p.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        data = load(args.data, image_size=args.image_size, val_fraction=args.val_fraction, seed=args.seed,
-                    strict=args.strict)
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    data = load(args.data, image_size=args.image_size, val_fraction=args.val_fraction, seed=args.seed,
+                strict=args.strict)
     info = data.summary()
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"data: {info['data']}")
+    print(f"data: {info['data']}\nroot: {info['root']}")
     print("\nofficial splits (val/ merged into train):")
     print(summary_table(info["official"]).to_string(index=False))
     print(f"\nafter carving validation from train by patient ({args.val_fraction:.0%}, seed {args.seed}):")
@@ -47,6 +43,10 @@ def main(argv=None) -> int:
     for item in info["skipped"]:
         print(f"  {item['path']}: {item['reason']}")
     print("patients shared between splits: " + ", ".join(f"{k} {v}" for k, v in info["shared_patients"].items()))
+    shared = info["official_shared_patients"]
+    if shared["count"]:
+        print(f"*** WARNING: {shared['count']} patient(s) in both the OFFICIAL train and test splits, e.g. "
+              f"{', '.join(shared['examples'])}: test metrics on this data are optimistic ***")
     return 0
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import pandas as pd
 
 from pneumonia_tf import CLASSES
+from pneumonia_tf.errors import UserError
 
 COLUMNS = ["path", "label", "patient", "split", "source"]
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """A user's data problem: the message names the path and what was expected."""
 
 

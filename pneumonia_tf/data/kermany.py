@@ -33,15 +33,54 @@ def _child(path: Path, name: str) -> Path | None:
     return None
 
 
-def find_root(path: Path, depth: int = 3) -> Path | None:
-    """The shallowest folder under `path` (depth <= 3) that has a train/ folder."""
-    level = [path]
+LAYOUTS = ((), ("chest_xray",), ("chest_xray", "chest_xray"))  # where a train/ folder is looked for, no deeper
+
+
+def _at(path: Path, parts: tuple[str, ...]) -> Path | None:
+    for name in parts:
+        path = _child(path, name)
+        if path is None:
+            return None
+    return path
+
+
+def _listing(root: Path) -> set[tuple[str, ...]]:
+    """Relative paths (lower case) of every file under root's train/ and test/."""
+    return {tuple(p.relative_to(root).as_posix().lower().split("/")) for split in ("train", "test")
+            if _child(root, split) for p in _child(root, split).rglob("*") if p.is_file()}
+
+
+def find_root(path: Path) -> Path:
+    """The data root under `path`: the one folder among path, path/chest_xray and
+    path/chest_xray/chest_xray that has a train/ folder. Nothing deeper is searched, so no unrelated
+    folder is ever taken for the data set. The Kaggle archive holds the set twice (chest_xray/ and
+    chest_xray/chest_xray/, file for file); then the outer copy is used. Anything else is an error
+    naming what was found."""
+    candidates = [folder for folder in (_at(path, parts) for parts in LAYOUTS)
+                  if folder is not None and _child(folder, "train") is not None]
+    if len(candidates) == 2 and candidates[1].parent == candidates[0] \
+            and _listing(candidates[0]) == _listing(candidates[1]):
+        candidates = candidates[:1]  # the Kaggle archive's duplicate copy
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        raise DataError(f"{path}: more than one data root ({', '.join(map(str, candidates))}); "
+                        f"pass the one to use as --data")
+    deeper = sorted(str(train.parent) for train in _train_folders(path, depth=3))
+    found = (f"found train/ only deeper, in {', '.join(deeper[:5])}{' ...' if len(deeper) > 5 else ''}; "
+             f"pass that folder as --data" if deeper else "found no train/ folder")
+    raise DataError(f"{path}: unknown layout; expected train/ and test/ folders, each with "
+                    f"{' and '.join(CLASSES)}/ inside, in {path}, {path}/chest_xray or {path}/chest_xray/chest_xray "
+                    f"({found})")
+
+
+def _train_folders(path: Path, depth: int) -> list[Path]:
+    """train/ folders up to `depth` levels below `path` (only to name them in an error)."""
+    level, found = [path], []
     for _ in range(depth + 1):
-        for folder in level:
-            if _child(folder, "train") is not None:
-                return folder
+        found += [c for folder in level for c in [_child(folder, "train")] if c is not None]
         level = [c for folder in level for c in _visible_children(folder) if c.is_dir()]
-    return None
+    return found
 
 
 def extract_zip(archive: Path) -> Path:
@@ -61,8 +100,8 @@ def extract_zip(archive: Path) -> Path:
     return target
 
 
-def load_kermany(path: str | Path) -> pd.DataFrame:
-    """Index of a Kermany folder or zip (columns as in pneumonia_tf.data.index)."""
+def kermany_root(path: str | Path) -> Path:
+    """The data root of a Kermany folder or zip (extracted once into the cache); see find_root."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
@@ -70,10 +109,16 @@ def load_kermany(path: str | Path) -> pd.DataFrame:
         if path.suffix.lower() != ".zip":
             raise DataError(f"{path}: expected a folder or a .zip of the Kermany chest X-ray set")
         path = extract_zip(path)
-    root = find_root(path)
-    if root is None:
-        raise DataError(f"{path}: unknown layout; expected train/ and test/ folders, "
-                        f"each with {' and '.join(CLASSES)}/ inside")
+    return find_root(path)
+
+
+def load_kermany(path: str | Path) -> pd.DataFrame:
+    """Index of a Kermany folder or zip (columns as in pneumonia_tf.data.index)."""
+    return index_root(kermany_root(path))
+
+
+def index_root(root: Path) -> pd.DataFrame:
+    """Index of a data root (a folder with train/ and test/, each with the class folders)."""
     rows = []
     for official in ("train", "val", "test"):
         split_dir = _child(root, official)

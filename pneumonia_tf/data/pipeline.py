@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from pneumonia_tf.data.augment import ImageDataGeneratorAugmentation
 from pneumonia_tf.data.cache import cache_dir
+from pneumonia_tf.errors import UserError
 
 AUTOTUNE = tf.data.AUTOTUNE
 IMAGENET_PREPROCESS = {
@@ -47,12 +48,12 @@ def normalizer(normalization, mean_std: tuple[float, float] | None = None):
         return lambda x: x / 127.5 - 1.0
     if normalization == "standardize":
         if mean_std is None:
-            raise ValueError("normalization 'standardize' needs mean_std=(mean, std) of the training images")
+            raise UserError("normalization 'standardize' needs mean_std=(mean, std) of the training images")
         mean, std = mean_std
         return lambda x: (x / 255.0 - mean) / std
     if normalization in IMAGENET_PREPROCESS:
         return IMAGENET_PREPROCESS[normalization]
-    raise ValueError(f"unknown normalization {normalization!r}; expected a float or one of {NORMALIZATIONS}")
+    raise UserError(f"unknown normalization {normalization!r}; expected a float or one of {NORMALIZATIONS}")
 
 
 def split_rescale(augmentation: dict | None, normalization=None):
@@ -62,7 +63,7 @@ def split_rescale(augmentation: dict | None, normalization=None):
     augmentation = dict(augmentation or {})
     rescale = augmentation.pop("rescale", None)
     if rescale is not None and normalization not in (None, rescale):
-        raise ValueError(f"give either rescale={rescale} or normalization={normalization!r}, not both")
+        raise UserError(f"give either rescale={rescale} or normalization={normalization!r}, not both")
     return augmentation, rescale if rescale is not None else (normalization or "unit")
 
 

@@ -6,6 +6,7 @@ as PNG. There is no labelled official test set, so test is carved by patient (se
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,12 +44,22 @@ def is_rsna(path: Path) -> bool:
     return path.is_dir() and (path / LABELS_CSV).exists()
 
 
-def _decode_to_cache(dcm: Path, target: Path, size: int) -> tuple[int, int]:
-    """Decode `dcm` once into a size x size 8-bit PNG at `target` (atomic); return the original (W, H)."""
+def _identity(path: Path) -> str:
+    """Short hash of what makes a file's pixels: resolved path, size and modification time."""
+    stat = path.stat()
+    return hashlib.sha1(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+
+
+def _decode_to_cache(dcm: Path, target: Path, size: int) -> tuple[int, int] | str:
+    """Decode `dcm` once into a size x size 8-bit PNG at `target` (atomic); return the original (W, H),
+    or the reason it cannot be decoded (a DataError's message: file name and what is wrong)."""
     if target.exists():
         with Image.open(target) as cached:
             return tuple(int(v) for v in cached.text["original_size"].split(","))
-    image = read_dicom(str(dcm))
+    try:
+        image = read_dicom(str(dcm))
+    except DataError as error:
+        return str(error)
     pil = Image.fromarray((image * 255).round().astype(np.uint8)).resize((size, size), Image.BILINEAR)
     info = PngInfo()
     info.add_text("original_size", f"{image.shape[1]},{image.shape[0]}")
@@ -59,8 +70,9 @@ def _decode_to_cache(dcm: Path, target: Path, size: int) -> tuple[int, int]:
 
 
 def load_rsna(root: str | Path, size: int = 256, test_fraction: float = 0.1, seed: int = 0,
-              workers: int = 8) -> pd.DataFrame:
-    """Index of the RSNA set (paths point to cached PNGs of side `size`)."""
+              workers: int = 8) -> tuple[pd.DataFrame, dict[str, str]]:
+    """(index of the RSNA set, {DICOM path: reason} for the files that could not be decoded and were left
+    out). Index paths point to cached PNGs of side `size`."""
     root = Path(root)
     labels = read_labels(root / LABELS_CSV)
     images = root / IMAGES_DIR
@@ -74,14 +86,18 @@ def load_rsna(root: str | Path, size: int = 256, test_fraction: float = 0.1, see
     absent = [str(d) for d in dcms if not d.exists()]
     if absent:
         raise DataError(f"{images}: {len(absent)} DICOM(s) named in {LABELS_CSV} are missing, e.g. {absent[0]}")
-    targets = [cache / f"{d.stem}.png" for d in dcms]
+    targets = [cache / f"{d.stem}-{_identity(d)}.png" for d in dcms]  # a changed file is decoded again
     with ThreadPoolExecutor(workers) as pool:
         shapes = list(pool.map(lambda a: _decode_to_cache(*a, size), zip(dcms, targets)))
-    rows = []
-    for (_, row), target, (width, height) in zip(labels.iterrows(), targets, shapes):
+    rows, skipped = [], {}
+    for (_, row), dcm, target, shape in zip(labels.iterrows(), dcms, targets, shapes):
+        if isinstance(shape, str):
+            skipped[str(dcm)] = shape.removeprefix(f"{dcm}: ")
+            continue
+        width, height = shape
         boxes = [[x / width, y / height, w / width, h / height] for x, y, w, h in row["boxes"]]
         rows.append(dict(path=str(target), label=row["label"], patient=row["patientId"], split="train",
                          source="rsna", boxes=json.dumps(boxes),
                          kind=kinds.get(row["patientId"], "") if kinds is not None else ""))
     df = make_index(rows, str(root))
-    return carve_by_patient(df, test_fraction, seed, into="test")
+    return carve_by_patient(df, test_fraction, seed, into="test"), skipped

@@ -28,11 +28,12 @@ def find_unreadable(paths: list[str], workers: int = 8) -> dict[str, str]:
     return {path: reason for path, reason in zip(paths, reasons) if reason}
 
 
-def drop_unreadable(df, strict: bool = False):
-    """Index without unreadable rows, and the {path: reason} that were dropped.
+def drop_unreadable(df, already: dict[str, str] | None = None, strict: bool = False):
+    """Index without unreadable rows, and the {path: reason} that were dropped, together with those
+    `already` left out by the source (e.g. DICOMs that could not be decoded).
 
     With strict=True the list is an error instead (one line per file)."""
-    bad = find_unreadable(df["path"].tolist())
+    bad = {**(already or {}), **find_unreadable(df["path"].tolist())}
     if bad and strict:
         lines = "\n".join(f"  {path}: {reason}" for path, reason in sorted(bad.items()))
         raise DataError(f"{len(bad)} unreadable image(s) (--strict):\n{lines}")

@@ -7,13 +7,14 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from pneumonia_tf.data.index import DataError
+from pneumonia_tf.errors import UserError
 
 
 def carve_by_patient(df: pd.DataFrame, fraction: float, seed: int, into: str = "val",
                      source: str = "train") -> pd.DataFrame:
     """Move about `fraction` of the `source` rows' patients, stratified by label, to split `into`."""
     if not 0 < fraction < 1:
-        raise ValueError(f"split fraction must be in (0, 1), got {fraction}")
+        raise UserError(f"split fraction must be in (0, 1), got {fraction}")
     pool = df[df["split"] == source]
     fewest = int(pool.groupby("label")["patient"].nunique().reindex([0, 1], fill_value=0).min())
     if fewest < 2:

@@ -9,20 +9,20 @@ asking for more images only generates. Images go to <out>/<CLASS>/*.png with man
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 from pathlib import Path
 
-from pneumonia_tf import CLASSES
-from pneumonia_tf.data.index import DataError, label_of
+from pneumonia_tf import CLASSES, cli
+from pneumonia_tf.data.index import label_of
 from pneumonia_tf.dcgan.run import quality_report, real_images, sample_grid, trained_gan, write_images
 from pneumonia_tf.records import provenance, read_json, write_json
+from pneumonia_tf.run_folder import open_run
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pneumonia_tf.dcgan", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+@cli.entry_point
+def main(argv) -> int:
+    parser = cli.make_parser("python -m pneumonia_tf.dcgan", __doc__)
     parser.add_argument("--class", dest="class_name", required=True, help="NORMAL or PNEUMONIA")
     parser.add_argument("--data", default="synthetic")
     parser.add_argument("--epochs", type=int, default=200)
@@ -40,20 +40,18 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("generated"))
     parser.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
     args = parser.parse_args(argv)
-    try:
-        class_name = CLASSES[label_of(args.class_name, "--class")]
-        run_dir = args.run_dir or Path("runs") / "dcgan" / f"{class_name}-{args.image_size}px"
-        channels = 3 if args.rgb else 1
-        paths = real_images(args.data, class_name, args.image_size, channels, args.seed)
-        if args.force:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
-        gan = trained_gan(paths, run_dir, image_size=args.image_size, channels=channels, epochs=args.epochs,
-                          batch_size=args.batch_size, seed=args.seed, sample_every=args.sample_every,
-                          jit_compile=jit)
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    class_name = CLASSES[label_of(args.class_name, "--class")]
+    run_dir = args.run_dir or Path("runs") / "dcgan" / f"{class_name}-{args.image_size}px"
+    channels = 3 if args.rgb else 1
+    if args.feature_run:
+        open_run(args.feature_run)  # checked before hours of training, not after
+    paths = real_images(args.data, class_name, args.image_size, channels, args.seed)
+    if args.force:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    gan = trained_gan(paths, run_dir, image_size=args.image_size, channels=channels, epochs=args.epochs,
+                      batch_size=args.batch_size, seed=args.seed, sample_every=args.sample_every,
+                      jit_compile=jit)
     images = gan.generate(args.num_images, seed=args.seed)
     folder = args.out / class_name
     written = write_images(images, folder)

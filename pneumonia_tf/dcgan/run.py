@@ -12,12 +12,13 @@ from PIL import Image
 
 from pneumonia_tf import CLASSES
 from pneumonia_tf.data.index import DataError, label_of
-from pneumonia_tf.data.pipeline import load_image, make_dataset, normalizer, split_rescale
+from pneumonia_tf.data.pipeline import load_image, make_dataset, normalizer
 from pneumonia_tf.data.sources import load
 from pneumonia_tf.dcgan import DCGAN, LATENT_DIM, discriminator, generator, quality
 from pneumonia_tf.models import build
 from pneumonia_tf.plots import plt, save
 from pneumonia_tf.records import atomic_write, read_json, write_json
+from pneumonia_tf.run_folder import open_run
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -128,12 +129,9 @@ def quality_report(real_paths, generated: np.ndarray, image_size: int, feature_r
     """quality.report on features of the classifier in `feature_run` (else a seeded randomly
     initialised model1, labelled so). With baselines, the same for an untrained generator and noise."""
     if feature_run:
-        record = read_json(feature_run / "record.json")
-        model = keras.models.load_model(feature_run / "model.keras")
-        config = record["config"]
-        _, norm = split_rescale(config["augmentation"], config["normalization"])
-        extract = quality.feature_extractor(model, normalizer(norm, record.get("mean_std")),
-                                            config["image_size"], config["channels"])
+        run = open_run(feature_run)
+        config = run.config
+        extract = quality.feature_extractor(run.model(), run.normalizer(), config["image_size"], config["channels"])
         space = f"penultimate layer of {config['model']} trained in {feature_run}"
     else:
         keras.utils.set_random_seed(seed)

@@ -10,6 +10,7 @@ import keras
 from pneumonia_tf.models.cnn import TABLE1, table1_cnn
 from pneumonia_tf.models.resnet18 import resnet18_1ch
 from pneumonia_tf.models.transfer import BASES, transfer_model
+from pneumonia_tf.errors import UserError
 
 MODELS = (*TABLE1, *BASES, "resnet18_1ch")
 
@@ -22,7 +23,7 @@ def build(name: str, input_shape: tuple[int, int, int], **options) -> keras.Mode
         return transfer_model(name, input_shape, **options)
     if name == "resnet18_1ch":
         return resnet18_1ch(input_shape, **options)
-    raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
+    raise UserError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
 
 
 def default_channels(name: str) -> int:

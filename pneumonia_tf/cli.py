@@ -1,0 +1,47 @@
+"""One way for every `python -m pneumonia_tf.<command>` to parse its arguments and report errors.
+
+    parser = cli.make_parser("python -m pneumonia_tf.evaluate", __doc__)
+    ...
+    @cli.entry_point
+    def main(argv): args = parser.parse_args(argv); ...
+
+A UserError (bad path, option, config key, data file) ends the command with `error: <one line>` on
+stderr and exit code 2, as argparse does for a bad option; `--debug` shows its traceback instead.
+Other exceptions are bugs and keep their tracebacks.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+
+from pneumonia_tf.errors import UserError
+
+
+def make_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """An ArgumentParser with the module docstring as its help and the shared --debug flag."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_debug(parser)
+    return parser
+
+
+def add_debug(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a user error")
+    return parser
+
+
+def entry_point(function):
+    """Wrap `function(argv: list[str]) -> int` as a main(argv=None) that ends a UserError with one line
+    and exit code 2 (re-raised with --debug)."""
+    @functools.wraps(function)
+    def main(argv=None) -> int:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        try:
+            return function(argv)
+        except UserError as error:
+            if "--debug" in argv:
+                raise
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    return main
