@@ -52,6 +52,19 @@ class SaturationThresholdUnfreeze(keras.callbacks.Callback):
                   f"({len(model.trainable_weights)} trainable tensors), learning rate {self.learning_rate:g}")
 
 
+class AtFitEnd(keras.callbacks.Callback):
+    """Call `finish(model)` when fit ends. Placed before BackupAndRestore, whose on_train_end deletes
+    the backup, it makes the end of training durable before the backup is gone: `finish` saves what
+    training produced and a marker, so a run killed later (evaluation, figures) never trains again."""
+
+    def __init__(self, finish):
+        super().__init__()
+        self.finish = finish
+
+    def on_train_end(self, logs=None):
+        self.finish(self.model)
+
+
 def step_decay(factor: float = 0.1, every: int = 10) -> keras.callbacks.LearningRateScheduler:
     """Multiply the learning rate by `factor` every `every` epochs (seed 002: x0.1 every 10). Relative
     to the current rate, so it composes with the unfreeze callback's new rate."""

@@ -20,7 +20,7 @@ import pandas as pd
 import tensorflow as tf
 
 from pneumonia_tf import cli
-from pneumonia_tf.callbacks import ResumableEarlyStopping, SaturationThresholdUnfreeze, step_decay
+from pneumonia_tf.callbacks import AtFitEnd, ResumableEarlyStopping, SaturationThresholdUnfreeze, step_decay
 from pneumonia_tf.data.pipeline import make_dataset, split_rescale
 from pneumonia_tf.data.sources import load
 from pneumonia_tf.data.synthetic import NOTICE
@@ -83,6 +83,20 @@ def _build(config: dict) -> keras.Model:
     return build(config["model"], shape, **options)
 
 
+FIT_DONE = "fit_done.json"  # training finished and model.keras saved; a rerun goes straight to evaluation
+
+
+def _save_trained_model(model: keras.Model, out: Path) -> None:
+    """model.keras (the best validation epoch when the checkpoint wrote one, else the model as trained),
+    then the FIT_DONE marker; both atomic."""
+    best = out / "best.keras"
+    chosen = keras.models.load_model(best) if best.exists() else model
+    tmp = out / ".model.tmp.keras"
+    chosen.save(tmp)
+    tmp.replace(out / "model.keras")
+    write_json(out / FIT_DONE, {"best_checkpoint": best.exists()})
+
+
 def _callbacks(config: dict, out: Path) -> list:
     history = out / "history.csv"
     best = None
@@ -96,6 +110,7 @@ def _callbacks(config: dict, out: Path) -> list:
         callbacks.append(SaturationThresholdUnfreeze(**config["unfreeze"]))
     callbacks += [
         keras.callbacks.CSVLogger(str(history), append=True),
+        AtFitEnd(lambda model: _save_trained_model(model, out)),  # before the backup is deleted
         keras.callbacks.BackupAndRestore(str(out / "backup")),
         keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor=config["monitor"], mode="max",
                                         save_best_only=True, initial_value_threshold=best),
@@ -142,22 +157,21 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
         write_json(out / "config.json", config)
         summary = data.summary()
         write_json(out / "data_summary.json", summary)
-        with get_strategy(config["strategy"]).scope():  # default / mirrored / multiworker (TF_CONFIG)
-            model = _build(config)
-            compile_model(model, make_optimizer(config["optimizer"], config["learning_rate"], config["clipnorm"],
-                                                config["weight_decay"]), jit_compile=config["jit_compile"],
-                          steps_per_execution=config["steps_per_execution"])
-            callbacks = _callbacks(config, out)
-            _unfreeze_if_resuming_past_threshold(model, callbacks, out)
         weights = class_weights(data.split("train")["label"]) if config["class_weight"] else None
-        model.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], class_weight=weights, verbose=verbose,
-                  shuffle=False,  # the dataset shuffles itself, seeded
-                  callbacks=callbacks + list(extra_callbacks or []))
-        if (out / "best.keras").exists():
-            model = keras.models.load_model(out / "best.keras")
-        tmp = out / ".model.tmp.keras"
-        model.save(tmp)
-        tmp.replace(out / "model.keras")
+        if (out / FIT_DONE).exists():  # killed after training, before its record: evaluate, never retrain
+            print(f"{out}: training finished before ({FIT_DONE}); evaluating the saved model")
+        else:
+            with get_strategy(config["strategy"]).scope():  # default / mirrored / multiworker (TF_CONFIG)
+                model = _build(config)
+                compile_model(model, make_optimizer(config["optimizer"], config["learning_rate"],
+                                                    config["clipnorm"], config["weight_decay"]),
+                              jit_compile=config["jit_compile"], steps_per_execution=config["steps_per_execution"])
+                callbacks = _callbacks(config, out)
+                _unfreeze_if_resuming_past_threshold(model, callbacks, out)
+            model.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], class_weight=weights,
+                      verbose=verbose, shuffle=False,  # the dataset shuffles itself, seeded
+                      callbacks=callbacks + list(extra_callbacks or []))
+        model = keras.models.load_model(out / "model.keras")
         val_scores, test_scores = predict(model, val_ds), predict(model, test_ds)
         result = evaluate(model, data.split("val")["label"], val_scores, data.split("test"), test_scores, out,
                           config["threshold_rule"], config["resamples"], config["seed"])

@@ -131,3 +131,24 @@ def test_quality_measures_prefer_real_like_samples():
     shifted = real + labels[:, None]
     assert quality.train_synthetic_test_real(shifted, labels, shifted + rng.normal(0, 0.1, shifted.shape),
                                              labels) > 0.9
+
+
+def test_dcgan_killed_after_training_is_not_trained_again(tmp_path, monkeypatch):
+    import pneumonia_tf.dcgan.run as run
+    paths = real_images("synthetic:24", "NORMAL", 32, 1, 0)
+    kwargs = dict(image_size=32, epochs=2, batch_size=8, verbose=0, sample_every=1)
+
+    def killed_at_the_loss_curves(fig, path):  # after fit, before the run's last files
+        if path.name == "losses.png":
+            raise Interrupt
+        return save(fig, path)
+    save = run.save
+    monkeypatch.setattr(run, "save", killed_at_the_loss_curves)
+    with pytest.raises(Interrupt):
+        run.trained_gan(paths, tmp_path, **kwargs)
+    monkeypatch.undo()
+    began = []
+    probe = keras.callbacks.LambdaCallback(on_train_begin=lambda logs: began.append("fit"))
+    gan = run.trained_gan(paths, tmp_path, extra_callbacks=[probe], **kwargs)
+    assert began == [] and gan.generate(4).shape == (4, 32, 32, 1)
+    assert (tmp_path / "losses.png").exists() and (tmp_path / "training.json").exists()

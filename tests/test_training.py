@@ -215,3 +215,26 @@ def test_train_cli_with_an_experiment_file(tmp_path, capsys):
     assert "no such file or folder" in capsys.readouterr().err
     assert main(["--set", "colour=1", "--out", str(tmp_path / "y")]) == 2
     assert "unknown config key(s): colour" in capsys.readouterr().err
+
+
+def test_run_killed_after_training_before_its_record_is_evaluated_not_retrained(tmp_path, monkeypatch):
+    """Killed during evaluation (after fit, before record.json): the rerun must not train again."""
+    import pandas as pd
+
+    import pneumonia_tf.train as train_module
+    config = dict(model="model1", data="synthetic:24", image_size=32, epochs=3, batch_size=8, resamples=10)
+
+    def killed(*args, **kwargs):
+        raise Interrupt
+    monkeypatch.setattr(train_module, "evaluate", killed)
+    with pytest.raises(Interrupt):
+        train(config, tmp_path / "run", verbose=0)
+    monkeypatch.undo()
+    assert not (tmp_path / "run" / "record.json").exists()
+    began = []
+    probe = keras.callbacks.LambdaCallback(on_train_begin=lambda logs: began.append("fit"))
+    record = train(config, tmp_path / "run", verbose=0, extra_callbacks=[probe])
+    assert began == []  # straight to evaluation
+    assert len(pd.read_csv(tmp_path / "run" / "history.csv")) == 3 and record["epochs_trained"] == 3
+    assert (tmp_path / "run" / "record.json").exists()
+    assert record["data"]["root"].endswith("-seed0") and record["data"]["official_shared_patients"]["count"] == 0

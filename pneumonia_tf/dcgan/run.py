@@ -11,6 +11,7 @@ import pandas as pd
 from PIL import Image
 
 from pneumonia_tf import CLASSES
+from pneumonia_tf.callbacks import AtFitEnd
 from pneumonia_tf.data.index import DataError, label_of
 from pneumonia_tf.data.pipeline import load_image, make_dataset, normalizer
 from pneumonia_tf.data.sources import load
@@ -63,9 +64,14 @@ def real_images(data: str, class_name: str, image_size: int, channels: int, seed
     return paths
 
 
+FINISHED = "training.json"  # written with generator.keras when fit ends: the run is never trained again
+
+
 def train_gan(paths, run_dir: Path, *, image_size=128, channels=1, epochs=200, batch_size=128, seed=0,
               sample_every=5, jit_compile="auto", verbose="auto", extra_callbacks=()) -> DCGAN:
-    """Train (or resume) a DCGAN on `paths`; writes run_dir/{history.csv, samples/, losses.png}."""
+    """Train (or resume) a DCGAN on `paths`; writes run_dir/{history.csv, samples/, losses.png,
+    generator.keras, training.json}. generator.keras and training.json are written when fit ends, before
+    BackupAndRestore deletes its backup, so a kill after that never trains the run again."""
     if len(paths) < batch_size:
         raise DataError(f"found {len(paths)} images, fewer than one batch ({batch_size}); lower --batch-size")
     keras.utils.set_random_seed(seed)
@@ -76,10 +82,27 @@ def train_gan(paths, run_dir: Path, *, image_size=128, channels=1, epochs=200, b
     gan.compile(jit_compile=jit_compile)
     gan.build()  # BackupAndRestore restores into built variables (both optimizers included)
     run_dir.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+
+    def finish(model: DCGAN) -> None:
+        tmp = run_dir / ".generator.tmp.keras"
+        model.generator.save(tmp)
+        tmp.replace(run_dir / "generator.keras")
+        write_json(run_dir / FINISHED, {"epochs": epochs, "real_images": len(paths), "image_size": image_size,
+                                        "channels": channels, "batch_size": batch_size, "seed": seed,
+                                        "wall_time_s": round(time.time() - start, 1)})
+
     gan.fit(ds, epochs=epochs, verbose=verbose, shuffle=False, callbacks=[
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        SampleGrids(run_dir / "samples", sample_every, epochs, seed), *extra_callbacks])
+        SampleGrids(run_dir / "samples", sample_every, epochs, seed),
+        AtFitEnd(finish),  # before the backup is deleted
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")), *extra_callbacks])
+    write_loss_curves(run_dir)
+    return gan
+
+
+def write_loss_curves(run_dir: Path) -> None:
+    """history.csv without the rows a resume repeated, and losses.png."""
     history = pd.read_csv(run_dir / "history.csv").drop_duplicates("epoch", keep="last")
     atomic_write(run_dir / "history.csv", history.to_csv(index=False))
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -88,28 +111,21 @@ def train_gan(paths, run_dir: Path, *, image_size=128, channels=1, epochs=200, b
     ax.set(xlabel="epoch", ylabel="loss", title="DCGAN losses")
     ax.legend()
     save(fig, run_dir / "losses.png")
-    tmp = run_dir / ".generator.tmp.keras"
-    gan.generator.save(tmp)
-    tmp.replace(run_dir / "generator.keras")
-    return gan
 
 
 def trained_gan(paths, run_dir: Path, *, image_size=128, channels=1, epochs=200, batch_size=128, seed=0,
                 **train_options) -> DCGAN:
     """The finished DCGAN in run_dir (training.json with at least `epochs`), or one trained (or resumed)
-    now and marked finished. Asking a finished run for more images never retrains it."""
-    finished = run_dir / "training.json"
+    now. Asking a finished run for more images never retrains it."""
+    finished = run_dir / FINISHED
     if finished.exists() and read_json(finished)["epochs"] >= epochs:
         print(f"{run_dir}: finished DCGAN found ({read_json(finished)['epochs']} epochs); generating only")
+        if not (run_dir / "losses.png").exists():  # killed after training, before its curves
+            write_loss_curves(run_dir)
         return DCGAN(discriminator(image_size, channels), keras.models.load_model(run_dir / "generator.keras"),
                      seed=seed)
-    start = time.time()
-    gan = train_gan(paths, run_dir, image_size=image_size, channels=channels, epochs=epochs, batch_size=batch_size,
-                    seed=seed, **train_options)
-    write_json(finished, {"epochs": epochs, "real_images": len(paths), "image_size": image_size,
-                          "channels": channels, "batch_size": batch_size, "seed": seed,
-                          "wall_time_s": round(time.time() - start, 1)})
-    return gan
+    return train_gan(paths, run_dir, image_size=image_size, channels=channels, epochs=epochs, batch_size=batch_size,
+                     seed=seed, **train_options)
 
 
 def write_images(images: np.ndarray, folder: Path, prefix: str = "gen") -> list[Path]:

@@ -1,0 +1,61 @@
+"""Every command ends a user's mistake with one line, `error: ...`, and exit code 2; --debug shows the
+traceback; real bugs keep theirs."""
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+from pneumonia_tf.errors import UserError
+
+MISSING = "no/such/path"
+CASES = [
+    ("pneumonia_tf.evaluate", ["--run", MISSING], "no such run folder"),
+    ("pneumonia_tf.cam.__main__", ["--run", MISSING, "--out", "x"], "no such run folder"),
+    ("pneumonia_tf.cam.__main__", ["score", "--run", MISSING], "no such run folder"),
+    ("pneumonia_tf.results", ["no_such_study"], "no such experiment file"),
+    ("pneumonia_tf.reproduce", ["no_such_study"], "no such experiment file"),
+    ("pneumonia_tf.lr_find", ["--data", MISSING, "--out", "x"], "no such file or folder"),
+    ("pneumonia_tf.train", ["--data", MISSING, "--out", "x"], "no such file or folder"),
+    ("pneumonia_tf.train", ["--model", "model9", "--out", "x"], "unknown model 'model9'"),
+    ("pneumonia_tf.tune", ["--data", MISSING, "--out", "x"], "no such file or folder"),
+    ("pneumonia_tf.dcgan.__main__", ["--class", "NORMAL", "--feature-run", MISSING], "no such run folder"),
+    ("pneumonia_tf.data.__main__", ["summary", "--data", MISSING], "no such file or folder"),
+    ("pneumonia_tf.bench", ["pipeline", "--data", MISSING], "no such file or folder"),
+]
+
+
+@pytest.mark.parametrize("module, argv, message", CASES, ids=[f"{m.split('.')[1]}-{a[0]}" for m, a, _ in CASES])
+def test_bad_input_is_one_line_and_exit_2(module, argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    main = importlib.import_module(module).main
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_a_run_folder_without_its_model_is_named(tmp_path, capsys):
+    from pneumonia_tf.evaluate import main
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "record.json").write_text('{"config": {}}')
+    assert main(["--run", str(tmp_path / "run")]) == 2
+    assert "not a finished run folder (no model.keras)" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback():
+    from pneumonia_tf.evaluate import main
+    with pytest.raises(UserError, match="no such run folder"):
+        main(["--run", MISSING, "--debug"])
+
+
+def test_python_dash_m_prints_one_line_and_exits_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "pneumonia_tf.evaluate", "--run", str(tmp_path / "absent")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {tmp_path / 'absent'}: no such run folder"]
+    assert "Traceback" not in result.stderr
