@@ -1,10 +1,16 @@
 """Reproduce a study: every cell of experiments/<study>.toml, for each seed, into the run registry.
 
 python -m pneumonia_tf.reproduce STUDY [--profile smoke|quick|paper] [--data PATH] [--seeds N] [--runs runs/]
+    [--shard I/N]
 
 Each cell writes runs/<study>/<profile>/<cell>/<seed>/ (a training run folder with record.json). A cell
 with a record is finished and skipped, so a killed reproduction picks up where it stopped. Studies with
-dcgan = true first train one DCGAN per class and generate images into generated/<study>-<profile>/.
+dcgan = true train one DCGAN per class and generate images into generated/<study>-<profile>/ before
+the cells that train on them.
+
+--shard I/N runs the I-th of N disjoint parts of the (seed, cell) list, so N processes or machines
+sharing runs/ and generated/ reproduce a study together; rerun a killed shard to finish its cells.
+The DCGANs are trained once, by whichever shard needs them first, under a lock the others wait on.
 """
 from __future__ import annotations
 
@@ -14,19 +20,28 @@ from pathlib import Path
 from pneumonia_tf import CLASSES, cli
 from pneumonia_tf.dcgan.run import real_images, trained_gan, write_images
 from pneumonia_tf.data.synthetic import NOTICE
+from pneumonia_tf.data.cache import exclusive
+from pneumonia_tf.errors import UserError
 from pneumonia_tf.experiments import cell_configs, experiment_path, load_experiment
 from pneumonia_tf.records import read_json, write_json
 from pneumonia_tf.train import train
 
 
 def run_dcgans(experiment: dict, profile: str, data: str, out: Path, runs: Path, seed: int = 0) -> Path:
-    """Train (or reuse) one DCGAN per class and write its images to out/<CLASS>/; returns out."""
+    """Train (or reuse) one DCGAN per class and write its images to out/<CLASS>/; returns out. Under a
+    lock on `out`, so concurrent shards train each DCGAN once (the lock dies with a killed holder)."""
+    with exclusive(out):
+        return _run_dcgans(experiment, profile, data, out, runs, seed)
+
+
+def _run_dcgans(experiment: dict, profile: str, data: str, out: Path, runs: Path, seed: int) -> Path:
     settings = {**experiment.get("dcgan_config", {}), **experiment["profiles"][profile].get("dcgan_config", {})}
     size, count = settings["image_size"], settings["num_images"]
     for class_name in CLASSES:
         manifest = out / class_name / "manifest.json"
         if manifest.exists() and read_json(manifest)["count"] >= count:
             continue
+        print(f"=== {experiment['study']} / {profile} / dcgan / {class_name}")
         run_dir = runs / "dcgan" / class_name
         paths = real_images(data, class_name, size, 1, seed)[:settings.get("max_real_images")]
         gan = trained_gan(paths, run_dir, image_size=size, epochs=settings["epochs"], batch_size=settings["batch_size"],
@@ -37,26 +52,38 @@ def run_dcgans(experiment: dict, profile: str, data: str, out: Path, runs: Path,
     return out
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """"I/N" -> (I, N) with 1 <= I <= N."""
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise UserError(f"--shard {text!r}: expected I/N with 1 <= I <= N, e.g. 1/2")
+    return int(index), int(count)
+
+
 def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds: int = 1,
-              runs: Path = Path("runs"), generated: Path | None = None, verbose: int | str = "auto") -> list[Path]:
-    """Run every (cell, seed) of `study` that has no record yet; returns the record paths."""
+              runs: Path = Path("runs"), generated: Path | None = None, verbose: int | str = "auto",
+              shard: tuple[int, int] = (1, 1)) -> list[Path]:
+    """Run every (seed, cell) of `study` in `shard` (I, N) that has no record yet; returns the record
+    paths. Shard I of N takes items I-1, I-1+N, ... of the list by seed, then cell."""
     experiment = load_experiment(experiment_path(study))
     cells = cell_configs(experiment, profile, data)
     data = next(iter(cells.values()))["data"]
     study_runs = runs / experiment["study"] / profile
-    if experiment.get("dcgan"):
-        generated = generated or Path("generated") / f"{experiment['study']}-{profile}"
-        run_dcgans(experiment, profile, data, generated, study_runs)
+    generated = generated or Path("generated") / f"{experiment['study']}-{profile}"
+    index, count = shard
+    jobs = [(seed, cell) for seed in range(seeds) for cell in cells][index - 1::count]
+    needs_dcgan = lambda cell: "{generated}" in cells[cell].get("extra_train", [])  # noqa: E731
     records = []
-    for seed in range(seeds):
-        for cell, config in cells.items():
-            config = {**config, "seed": seed,
-                      "extra_train": [str(generated) if e == "{generated}" else e for e in config.get("extra_train", [])]}
-            out = study_runs / cell / str(seed)
-            if not (out / "record.json").exists():
-                print(f"=== {experiment['study']} / {profile} / {cell} / seed {seed}")
-            train(config, out, verbose=verbose)
-            records.append(out / "record.json")
+    for seed, cell in sorted(jobs, key=lambda job: needs_dcgan(job[1])):  # cells on real data first
+        if needs_dcgan(cell):
+            run_dcgans(experiment, profile, data, generated, study_runs)  # once; later calls find it done
+        config = {**cells[cell], "seed": seed,
+                  "extra_train": [str(generated) if e == "{generated}" else e for e in cells[cell].get("extra_train", [])]}
+        out = study_runs / cell / str(seed)
+        if not (out / "record.json").exists():
+            print(f"=== {experiment['study']} / {profile} / {cell} / seed {seed}")
+        train(config, out, verbose=verbose)
+        records.append(out / "record.json")
     if data.startswith("synthetic"):
         print(NOTICE, file=sys.stderr)
     return records
@@ -71,8 +98,10 @@ def main(argv) -> int:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--generated", type=Path, help="DCGAN image folder (default generated/<study>-<profile>)")
+    parser.add_argument("--shard", default="1/1", help="I/N: run the I-th of N disjoint parts (default 1/1)")
     args = parser.parse_args(argv)
-    reproduce(args.study, args.profile, args.data, args.seeds, args.runs, args.generated)
+    reproduce(args.study, args.profile, args.data, args.seeds, args.runs, args.generated,
+              shard=parse_shard(args.shard))
     return 0
 
 

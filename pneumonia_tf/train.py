@@ -24,7 +24,7 @@ from pneumonia_tf.callbacks import AtFitEnd, ResumableEarlyStopping, SaturationT
 from pneumonia_tf.data.pipeline import make_dataset, split_rescale
 from pneumonia_tf.data.sources import load
 from pneumonia_tf.data.synthetic import NOTICE
-from pneumonia_tf.distribute import get_strategy
+from pneumonia_tf.distribute import fitting, get_strategy, is_chief, scratch_folder
 from pneumonia_tf.errors import UserError
 from pneumonia_tf.evaluate import evaluate, format_metrics, predict
 from pneumonia_tf.models import build, default_channels
@@ -137,11 +137,18 @@ def _unfreeze_if_resuming_past_threshold(model: keras.Model, callbacks: list, ou
 
 def train(config: dict, out: str | Path, force: bool = False, verbose: int | str = "auto",
           extra_callbacks: list | None = None) -> dict:
-    """Train `config` (see DEFAULTS) into run folder `out`; returns the record."""
-    config, out = resolve(config), Path(out)
-    if (out / "record.json").exists() and not force:
-        print(f"{out}: finished run found (record.json); nothing to do (use --force to retrain)")
-        return read_json(out / "record.json")
+    """Train `config` (see DEFAULTS) into run folder `out`; returns the record.
+
+    With strategy "multiworker", every worker runs this with the same arguments; the chief writes the
+    run folder and the record, the others train in step and keep their own checkpoints in
+    out/.workers/<task>-<index>/ (see pneumonia_tf.distribute.scratch_folder) and return
+    {"worker": "<task>-<index>", "scratch": folder} without a record."""
+    config, run_dir = resolve(config), Path(out)
+    if (run_dir / "record.json").exists() and not force:
+        print(f"{run_dir}: finished run found (record.json); nothing to do (use --force to retrain)")
+        return read_json(run_dir / "record.json")
+    strategy = get_strategy(config["strategy"])  # before any other TensorFlow work (collective ops)
+    out = scratch_folder(run_dir, strategy)
     if force:
         shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -161,17 +168,20 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
         if (out / FIT_DONE).exists():  # killed after training, before its record: evaluate, never retrain
             print(f"{out}: training finished before ({FIT_DONE}); evaluating the saved model")
         else:
-            with get_strategy(config["strategy"]).scope():  # default / mirrored / multiworker (TF_CONFIG)
+            with strategy.scope():  # default / mirrored / multiworker (TF_CONFIG)
                 model = _build(config)
                 compile_model(model, make_optimizer(config["optimizer"], config["learning_rate"],
                                                     config["clipnorm"], config["weight_decay"]),
                               jit_compile=config["jit_compile"], steps_per_execution=config["steps_per_execution"])
                 callbacks = _callbacks(config, out)
                 _unfreeze_if_resuming_past_threshold(model, callbacks, out)
-            model.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], class_weight=weights,
-                      verbose=verbose, shuffle=False,  # the dataset shuffles itself, seeded
-                      callbacks=callbacks + list(extra_callbacks or []))
-        model = keras.models.load_model(out / "model.keras")
+            with fitting(model, next(iter(val_ds))):
+                model.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], class_weight=weights,
+                          verbose=verbose, shuffle=False,  # the dataset shuffles itself, seeded
+                          callbacks=callbacks + list(extra_callbacks or []))
+        if not is_chief(strategy):
+            return {"worker": out.name, "scratch": str(out)}
+        model = keras.models.load_model(out / "model.keras")  # outside the strategy: evaluated here alone
         val_scores, test_scores = predict(model, val_ds), predict(model, test_ds)
         result = evaluate(model, data.split("val")["label"], val_scores, data.split("test"), test_scores, out,
                           config["threshold_rule"], config["resamples"], config["seed"])
@@ -233,6 +243,9 @@ def main(argv) -> int:
         key, _, value = item.partition("=")
         overrides[key] = parse_value(value)
     record = train(overrides, args.out, force=args.force)
+    if "worker" in record:
+        print(f"worker {record['worker']}: training done; the chief writes the run folder {args.out}")
+        return 0
     print(format_metrics(record["test"]))
     print(f"run folder: {args.out}  (wall time {record['wall_time_s']} s)")
     return 0

@@ -25,7 +25,7 @@ from pneumonia_tf import cli
 from pneumonia_tf.callbacks import SaturationThresholdUnfreeze
 from pneumonia_tf.data.index import DataError
 from pneumonia_tf.data.sources import load
-from pneumonia_tf.distribute import STRATEGIES, get_strategy
+from pneumonia_tf.distribute import STRATEGIES, fitting, get_strategy
 from pneumonia_tf.experiments import load_experiment
 from pneumonia_tf.records import atomic_write, read_json, write_json
 from pneumonia_tf.training import compile_model, make_optimizer
@@ -102,7 +102,8 @@ class PneumoniaHyperModel(kt.HyperModel):
         callbacks = list(callbacks)
         if config["unfreeze"]:
             callbacks.append(SaturationThresholdUnfreeze(**config["unfreeze"], verbose=0))
-        return model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, shuffle=False, **kwargs)
+        with fitting(model, next(iter(val_ds))):
+            return model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, shuffle=False, **kwargs)
 
 
 def trials_table(tuner: kt.Tuner) -> pd.DataFrame:
@@ -145,6 +146,7 @@ def search(family: str, tuner_name: str, max_trials: int, data: str, out: Path, 
                             + "; ".join(f"{k} stored {a!r}, asked {b!r}" for k, (a, b) in differences.items()))
     if not chief_or_worker or os.environ.get("KERASTUNER_TUNER_ID") == "chief":
         write_json(stored, spec)
+    distribution = get_strategy(strategy) if strategy != "default" else None  # before any TensorFlow work
     keras.utils.set_random_seed(seed)
     dataset = load(data, image_size=image_size, seed=seed)
     settings = {"data": data, "image_size": image_size, "epochs": epochs, "seed": seed,
@@ -152,7 +154,7 @@ def search(family: str, tuner_name: str, max_trials: int, data: str, out: Path, 
     hypermodel = PneumoniaHyperModel(family, space, settings, dataset)
     objective = kt.Objective("val_auc", direction="max")
     kwargs = dict(objective=objective, directory=str(out), project_name="search", overwrite=overwrite, seed=seed,
-                  distribution_strategy=get_strategy(strategy) if strategy != "default" else None,
+                  distribution_strategy=distribution,
                   executions_per_trial=executions_per_trial)
     if tuner_name == "hyperband":
         tuner = kt.Hyperband(hypermodel, max_epochs=epochs, **kwargs)

@@ -1,7 +1,11 @@
-"""Where derived data lives: $PNEUMONIA_TF_CACHE, else ~/.cache/pneumonia_tf."""
+"""Where derived data lives ($PNEUMONIA_TF_CACHE, else ~/.cache/pneumonia_tf), and how an entry is
+filled safely when several processes want it at once."""
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -10,3 +14,34 @@ def cache_dir(*parts: str) -> Path:
     path = root.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextmanager
+def exclusive(path: Path):
+    """Hold an exclusive lock on `path`.lock while the block runs; other processes asking for the same
+    lock wait. The kernel drops the lock when its holder dies, so a killed process never leaves one
+    that anybody waits on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def fill_once(target: Path, fill) -> Path:
+    """Make the folder `target` once, by `fill(partial)` writing into an empty folder, then renaming it
+    to `target`. Safe under concurrent processes: one fills while the others wait for the lock and then
+    find `target` done; a partial folder left by a killed filler is removed by the next one (under the
+    lock, so never while somebody writes into it). Readers see no folder or a complete one."""
+    if target.exists():
+        return target
+    with exclusive(target):
+        if not target.exists():
+            partial = target.with_name(target.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+            fill(partial)
+            partial.rename(target)
+    return target

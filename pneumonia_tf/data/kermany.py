@@ -7,14 +7,13 @@ Hidden files, .DS_Store and __MACOSX are ignored. The official val/ (16 images) 
 from __future__ import annotations
 
 import hashlib
-import shutil
 import zipfile
 from pathlib import Path
 
 import pandas as pd
 
 from pneumonia_tf import CLASSES
-from pneumonia_tf.data.cache import cache_dir
+from pneumonia_tf.data.cache import cache_dir, fill_once
 from pneumonia_tf.data.index import IMAGE_SUFFIXES, DataError, label_of, make_index
 from pneumonia_tf.data.patients import patient_id
 
@@ -87,17 +86,14 @@ def extract_zip(archive: Path) -> Path:
     """Extract `archive` once into the cache (atomically: a partial extraction is never used)."""
     stat = archive.stat()
     key = hashlib.sha1(f"{archive.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
-    target = cache_dir("zips") / f"{archive.stem}-{key}"
-    if not target.exists():
-        partial = target.with_name(target.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
+    def extract(partial: Path) -> None:
         try:
             with zipfile.ZipFile(archive) as zf:
                 zf.extractall(partial)
         except zipfile.BadZipFile as error:
             raise DataError(f"{archive}: not a readable zip archive ({error})") from None
-        partial.rename(target)
-    return target
+
+    return fill_once(cache_dir("zips") / f"{archive.stem}-{key}", extract)
 
 
 def kermany_root(path: str | Path) -> Path:

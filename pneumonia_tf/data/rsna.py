@@ -7,6 +7,7 @@ as PNG. There is no labelled official test set, so test is carved by patient (se
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +21,7 @@ from pneumonia_tf.data.cache import cache_dir
 from pneumonia_tf.data.dicom import read_dicom
 from pneumonia_tf.data.index import DataError, make_index
 from pneumonia_tf.data.splits import carve_by_patient
+from pneumonia_tf.records import atomic_write
 
 LABELS_CSV = "stage_2_train_labels.csv"
 DETAILS_CSV = "stage_2_detailed_class_info.csv"
@@ -63,9 +65,9 @@ def _decode_to_cache(dcm: Path, target: Path, size: int) -> tuple[int, int] | st
     pil = Image.fromarray((image * 255).round().astype(np.uint8)).resize((size, size), Image.BILINEAR)
     info = PngInfo()
     info.add_text("original_size", f"{image.shape[1]},{image.shape[0]}")
-    partial = target.with_suffix(".partial.png")
-    pil.save(partial, pnginfo=info)
-    partial.replace(target)
+    png = io.BytesIO()
+    pil.save(png, format="PNG", pnginfo=info)
+    atomic_write(target, png.getvalue())  # a private temporary file per writer, then a rename
     return image.shape[1], image.shape[0]
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from PIL import Image
 
 from pneumonia_tf import CLASSES
-from pneumonia_tf.data.cache import cache_dir
+from pneumonia_tf.data.cache import cache_dir, fill_once
 from pneumonia_tf.data.kermany import load_kermany
 
 _noticed = False
@@ -78,11 +78,10 @@ def _box(mask: np.ndarray) -> list[list[float]]:
     return [[cols.min() / w, rows.min() / h, (cols.max() + 1 - cols.min()) / w, (rows.max() + 1 - rows.min()) / h]]
 
 
-def materialize(root: Path, per_class: dict[str, int], size: int, seed: int) -> None:
-    """Write the phantom as a Kermany-style folder: root/{train,test}/{NORMAL,PNEUMONIA}/SYN-<patient>-<n>.png.
-
-    Patients have one or two images. Masks go to root/masks/<same name>.png; written atomically."""
-    partial = root.with_name(root.name + ".partial")
+def materialize(partial: Path, per_class: dict[str, int], size: int, seed: int) -> None:
+    """Write the phantom as a Kermany-style folder into the empty folder `partial`:
+    {train,test}/{NORMAL,PNEUMONIA}/SYN-<patient>-<n>.png. Patients have one or two images. Masks go to
+    masks/<same name>.png."""
     for split_index, (split, count) in enumerate(per_class.items()):
         for label, name in enumerate(CLASSES):
             folder = partial / split / name
@@ -99,7 +98,6 @@ def materialize(root: Path, per_class: dict[str, int], size: int, seed: int) -> 
                     Image.fromarray((image * 255).round().astype(np.uint8)).save(folder / file)
                     Image.fromarray(mask.astype(np.uint8) * 255).save(partial / "masks" / file)
                     written += 1
-    partial.rename(root)
 
 
 def load_synthetic(size: int = 128, train_per_class: int = 300, test_per_class: int = 100,
@@ -111,8 +109,8 @@ def load_synthetic(size: int = 128, train_per_class: int = 300, test_per_class: 
         print(NOTICE, file=sys.stderr)
         _noticed = True
     root = cache_dir("synthetic") / f"v{VERSION}-s{size}-n{train_per_class}-{test_per_class}-seed{seed}"
-    if not root.exists():
-        materialize(root, {"train": train_per_class, "test": test_per_class}, size, seed)
+    fill_once(root, lambda partial: materialize(partial, {"train": train_per_class, "test": test_per_class},
+                                                size, seed))
     df = load_kermany(root)
     df["source"] = "synthetic"
     df["mask"] = [str(root / "masks" / Path(p).name) if label else "" for p, label in zip(df["path"], df["label"])]

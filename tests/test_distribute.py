@@ -1,0 +1,148 @@
+"""Outgrowing one machine: two multi-worker processes on 127.0.0.1 train like one process; cache
+entries filled by several processes at once; a study's cells shared by shards. Every process here
+binds 127.0.0.1 only, has a time limit, and ends by itself."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pneumonia_tf.train import train
+from tests.conftest import make_kermany
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def env(cache: Path, **extra) -> dict:
+    return {**os.environ, "PNEUMONIA_TF_CACHE": str(cache), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT),
+            **extra}
+
+
+# Final losses of two workers against one process with the same global batch: equal up to the order
+# of floating-point reductions (measured equal to 5 digits); the bound is 1e-3 relative. synthetic:30
+# gives 54 training and 6 validation images, so with batch 8 every batch, the last partial one
+# included, splits evenly between the two workers (an uneven split is averaged per worker).
+MULTIWORKER_RTOL = 1e-3
+
+
+def test_two_workers_train_like_one_process_and_only_the_chief_writes_the_run(tmp_path):
+    config = dict(model="model1", data="synthetic:30", image_size=32, epochs=2, batch_size=8, resamples=20)
+    single = train(config, tmp_path / "single", verbose=0)
+    ports = free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    command = [sys.executable, "-m", "pneumonia_tf.train", "--model", "model1", "--data", "synthetic:30",
+               "--image-size", "32", "--epochs", "2", "--batch-size", "8", "--set", "resamples=20",
+               "--strategy", "multiworker", "--out", str(tmp_path / "multi")]
+    workers = [subprocess.Popen(command, env=env(tmp_path / "cache", TF_CONFIG=json.dumps(
+        {"cluster": cluster, "task": {"type": "worker", "index": i}})), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    try:
+        outputs = [w.communicate(timeout=240)[0] for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
+    for w, output in zip(workers, outputs):
+        assert w.returncode == 0, output[-3000:]
+    run = tmp_path / "multi"
+    record = json.loads((run / "record.json").read_text())
+    assert record["history"][-1]["loss"] == pytest.approx(single["history"][-1]["loss"], rel=MULTIWORKER_RTOL)
+    assert record["history"][-1]["val_loss"] == pytest.approx(single["history"][-1]["val_loss"], rel=MULTIWORKER_RTOL)
+    for name in ("config.json", "data_summary.json", "history.csv", "model.keras", "figures/roc.png"):
+        assert (run / name).exists(), name
+    assert len(pd.read_csv(run / "history.csv")) == 2  # written once, by the chief
+    assert sorted(p.name for p in (run / ".workers").iterdir()) == ["worker-1"]  # the other worker's scratch
+    assert not (run / ".workers" / "worker-1" / "record.json").exists()
+    assert "the chief writes the run folder" in outputs[1]
+
+
+FILL = textwrap.dedent("""
+    import hashlib, sys
+    from pathlib import Path
+    from pneumonia_tf.data.sources import load
+    digest = hashlib.sha256()
+    for data in sys.argv[1:]:
+        index = load(data, image_size=32).index
+        for path in sorted(index["path"]):
+            digest.update(Path(path).name.encode() + Path(path).read_bytes())
+    print(digest.hexdigest())
+""")
+
+
+def test_several_processes_filling_the_same_cache_entries_all_get_the_same_data(tmp_path):
+    """The synthetic phantom and an extracted zip, asked for by three processes at once (the phantom
+    race ended in FileNotFoundError before); a partial folder left by a killed filler is no obstacle."""
+    source = make_kermany(tmp_path / "src" / "chest_xray", per_class=20)
+    archive = tmp_path / "chest_xray.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in sorted(source.rglob("*.jpeg")):
+            zf.write(f, f.relative_to(tmp_path / "src"))
+    cache = tmp_path / "cache"
+    (cache / "synthetic" / "v2-s32-n80-26-seed0.partial" / "train").mkdir(parents=True)  # a killed filler's
+    processes = [subprocess.Popen([sys.executable, "-c", FILL, "synthetic:80", str(archive)], env=env(cache),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [p.communicate(timeout=240) for p in processes]
+    for p, (_, err) in zip(processes, results):
+        assert p.returncode == 0, err[-3000:]
+    digests = {out.split()[-1] for out, _ in results}
+    assert len(digests) == 1
+    assert not list((cache / "synthetic").glob("*.partial")) and not list((cache / "zips").glob("*.partial"))
+
+
+def test_a_killed_lock_holder_blocks_nobody(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from pneumonia_tf.data.cache import exclusive
+        with exclusive(Path({str(tmp_path / 'entry')!r})):
+            print("locked", flush=True)
+            time.sleep(120)
+    """)], env=env(tmp_path), stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(timeout=30)
+    from pneumonia_tf.data.cache import fill_once
+    start = time.time()
+    fill_once(tmp_path / "entry", lambda partial: (partial / "done").write_text("ok"))
+    assert (tmp_path / "entry" / "done").read_text() == "ok" and time.time() - start < 10
+
+
+@pytest.mark.slow
+def test_two_shards_of_the_smoke_table1_produce_every_cell_once(tmp_path):
+    command = [sys.executable, "-m", "pneumonia_tf.reproduce", "table1", "--profile", "smoke",
+               "--runs", str(tmp_path / "runs"), "--generated", str(tmp_path / "generated")]
+    shards = [subprocess.Popen([*command, "--shard", f"{i}/2"], env=env(tmp_path / "cache"), cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in (1, 2)]
+    try:
+        outputs = [s.communicate(timeout=900)[0] for s in shards]
+    finally:
+        for s in shards:
+            s.kill()
+    for s, output in zip(shards, outputs):
+        assert s.returncode == 0, output[-3000:]
+    started = [line for output in outputs for line in output.splitlines() if line.startswith("=== table1")]
+    assert len(started) == len(set(started)) == 12 + 2  # twelve cells and two DCGANs, each once
+    records = sorted((tmp_path / "runs" / "table1" / "smoke").glob("*/0/record.json"))
+    assert len(records) == 12
+    from pneumonia_tf.results import main as results_main
+    assert results_main(["table1", "--profile", "smoke", "--runs", str(tmp_path / "runs"),
+                         "--out", str(tmp_path / "results"), "--check"]) == 0
