@@ -89,15 +89,16 @@ def _fix_keras_multi_worker_reduction() -> None:
 @contextlib.contextmanager
 def fitting(model, sample_batch):
     """Run model.fit inside this context (in the model's strategy scope). Under a multi-worker strategy,
-    the model is first built symbolically from `sample_batch` (one local, unshuffled batch such as the
-    first validation batch, so the training shuffle is not consumed), and fit then takes the strategy
+    the model is first built symbolically from `sample_batch()` (a function returning one local,
+    unshuffled batch such as the first validation batch, so that the training shuffle is not consumed;
+    called only there), and fit then takes the strategy
     from the scope: Keras' own symbolic build reduces a nested per-replica batch across workers, which
     fails (keras-team/keras#20585). Elsewhere this is only the strategy scope."""
     strategy = model.distribute_strategy
     if in_multi_worker_mode(strategy):
         _fix_keras_multi_worker_reduction()
         with strategy.scope():
-            model._symbolic_build(data_batch=sample_batch)
+            model._symbolic_build(data_batch=sample_batch())
         model._distribute_strategy = None  # Keras' documented fallback: the strategy of the current scope
     with strategy.scope():
         yield

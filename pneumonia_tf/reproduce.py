@@ -21,6 +21,7 @@ from pneumonia_tf import CLASSES, cli
 from pneumonia_tf.dcgan.run import real_images, trained_gan, write_images
 from pneumonia_tf.data.synthetic import NOTICE
 from pneumonia_tf.data.cache import exclusive
+from pneumonia_tf.distribute import STRATEGIES
 from pneumonia_tf.errors import UserError
 from pneumonia_tf.experiments import cell_configs, experiment_path, load_experiment
 from pneumonia_tf.records import read_json, write_json
@@ -62,7 +63,7 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds: int = 1,
               runs: Path = Path("runs"), generated: Path | None = None, verbose: int | str = "auto",
-              shard: tuple[int, int] = (1, 1)) -> list[Path]:
+              shard: tuple[int, int] = (1, 1), strategy: str | None = None) -> list[Path]:
     """Run every (seed, cell) of `study` in `shard` (I, N) that has no record yet; returns the record
     paths. Shard I of N takes items I-1, I-1+N, ... of the list by seed, then cell."""
     experiment = load_experiment(experiment_path(study))
@@ -77,7 +78,7 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
     for seed, cell in sorted(jobs, key=lambda job: needs_dcgan(job[1])):  # cells on real data first
         if needs_dcgan(cell):
             run_dcgans(experiment, profile, data, generated, study_runs)  # once; later calls find it done
-        config = {**cells[cell], "seed": seed,
+        config = {**cells[cell], "seed": seed, **({"strategy": strategy} if strategy else {}),
                   "extra_train": [str(generated) if e == "{generated}" else e for e in cells[cell].get("extra_train", [])]}
         out = study_runs / cell / str(seed)
         if not (out / "record.json").exists():
@@ -99,9 +100,10 @@ def main(argv) -> int:
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--generated", type=Path, help="DCGAN image folder (default generated/<study>-<profile>)")
     parser.add_argument("--shard", default="1/1", help="I/N: run the I-th of N disjoint parts (default 1/1)")
+    parser.add_argument("--strategy", choices=STRATEGIES, help="train every cell with this tf.distribute strategy")
     args = parser.parse_args(argv)
     reproduce(args.study, args.profile, args.data, args.seeds, args.runs, args.generated,
-              shard=parse_shard(args.shard))
+              shard=parse_shard(args.shard), strategy=args.strategy)
     return 0
 
 

@@ -175,11 +175,11 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
                               jit_compile=config["jit_compile"], steps_per_execution=config["steps_per_execution"])
                 callbacks = _callbacks(config, out)
                 _unfreeze_if_resuming_past_threshold(model, callbacks, out)
-            with fitting(model, next(iter(val_ds))):
+            with fitting(model, lambda: next(iter(val_ds))):
                 model.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], class_weight=weights,
                           verbose=verbose, shuffle=False,  # the dataset shuffles itself, seeded
                           callbacks=callbacks + list(extra_callbacks or []))
-        if not is_chief(strategy):
+        if not is_chief(strategy):  # the chief evaluates and writes the record
             return {"worker": out.name, "scratch": str(out)}
         model = keras.models.load_model(out / "model.keras")  # outside the strategy: evaluated here alone
         val_scores, test_scores = predict(model, val_ds), predict(model, test_ds)

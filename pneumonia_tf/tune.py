@@ -102,7 +102,7 @@ class PneumoniaHyperModel(kt.HyperModel):
         callbacks = list(callbacks)
         if config["unfreeze"]:
             callbacks.append(SaturationThresholdUnfreeze(**config["unfreeze"], verbose=0))
-        with fitting(model, next(iter(val_ds))):
+        with fitting(model, lambda: next(iter(val_ds))):
             return model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, shuffle=False, **kwargs)
 
 

@@ -146,3 +146,16 @@ def test_two_shards_of_the_smoke_table1_produce_every_cell_once(tmp_path):
     from pneumonia_tf.results import main as results_main
     assert results_main(["table1", "--profile", "smoke", "--runs", str(tmp_path / "runs"),
                          "--out", str(tmp_path / "results"), "--check"]) == 0
+
+
+def test_a_restarted_worker_whose_training_finished_does_not_evaluate(tmp_path, monkeypatch):
+    """Only the chief evaluates and writes a record, also when a worker is restarted after fit ended."""
+    import pneumonia_tf.train as train_module
+    scratch = tmp_path / "run" / ".workers" / "worker-1"
+    scratch.mkdir(parents=True)
+    (scratch / train_module.FIT_DONE).write_text("{}")
+    monkeypatch.setattr(train_module, "is_chief", lambda strategy: False)
+    monkeypatch.setattr(train_module, "scratch_folder", lambda out, strategy: scratch)
+    result = train(dict(model="model1", data="synthetic:24", image_size=32, epochs=1), tmp_path / "run", verbose=0)
+    assert result == {"worker": "worker-1", "scratch": str(scratch)}
+    assert not (scratch / "record.json").exists() and not (tmp_path / "run" / "record.json").exists()
