@@ -25,17 +25,19 @@ from pneumonia_tf.distribute import STRATEGIES
 from pneumonia_tf.errors import UserError
 from pneumonia_tf.experiments import cell_configs, experiment_path, load_experiment
 from pneumonia_tf.records import read_json, write_json
-from pneumonia_tf.train import train
+from pneumonia_tf.train import parse_assignment, train
 
 
-def run_dcgans(experiment: dict, profile: str, data: str, out: Path, runs: Path, seed: int = 0) -> Path:
+def run_dcgans(experiment: dict, profile: str, data: str, out: Path, runs: Path, seed: int = 0,
+               decoded_cache: bool = True) -> Path:
     """Train (or reuse) one DCGAN per class and write its images to out/<CLASS>/; returns out. Under a
     lock on `out`, so concurrent shards train each DCGAN once (the lock dies with a killed holder)."""
     with exclusive(out):
-        return _run_dcgans(experiment, profile, data, out, runs, seed)
+        return _run_dcgans(experiment, profile, data, out, runs, seed, decoded_cache)
 
 
-def _run_dcgans(experiment: dict, profile: str, data: str, out: Path, runs: Path, seed: int) -> Path:
+def _run_dcgans(experiment: dict, profile: str, data: str, out: Path, runs: Path, seed: int,
+                decoded_cache: bool) -> Path:
     settings = {**experiment.get("dcgan_config", {}), **experiment["profiles"][profile].get("dcgan_config", {})}
     size, count = settings["image_size"], settings["num_images"]
     for class_name in CLASSES:
@@ -46,7 +48,7 @@ def _run_dcgans(experiment: dict, profile: str, data: str, out: Path, runs: Path
         run_dir = runs / "dcgan" / class_name
         paths = real_images(data, class_name, size, 1, seed)[:settings.get("max_real_images")]
         gan = trained_gan(paths, run_dir, image_size=size, epochs=settings["epochs"], batch_size=settings["batch_size"],
-                          seed=seed, jit_compile=False)
+                          seed=seed, jit_compile=False, decoded_cache=decoded_cache)
         written = write_images(gan.generate(count, seed=seed), out / class_name)
         write_json(manifest, {"class": class_name, "count": len(written), "image_size": size,
                               "training": read_json(run_dir / "training.json"), "run_dir": str(run_dir)})
@@ -63,9 +65,11 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds: int = 1,
               runs: Path = Path("runs"), generated: Path | None = None, verbose: int | str = "auto",
-              shard: tuple[int, int] = (1, 1), strategy: str | None = None) -> list[Path]:
+              shard: tuple[int, int] = (1, 1), overrides: dict | None = None) -> list[Path]:
     """Run every (seed, cell) of `study` in `shard` (I, N) that has no record yet; returns the record
-    paths. Shard I of N takes items I-1, I-1+N, ... of the list by seed, then cell."""
+    paths. Shard I of N takes items I-1, I-1+N, ... of the list by seed, then cell. `overrides` (training
+    config keys, e.g. strategy or decoded_cache) apply to every cell; decoded_cache to the DCGANs too."""
+    overrides = overrides or {}
     experiment = load_experiment(experiment_path(study))
     cells = cell_configs(experiment, profile, data)
     data = next(iter(cells.values()))["data"]
@@ -77,8 +81,9 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
     records = []
     for seed, cell in sorted(jobs, key=lambda job: needs_dcgan(job[1])):  # cells on real data first
         if needs_dcgan(cell):
-            run_dcgans(experiment, profile, data, generated, study_runs)  # once; later calls find it done
-        config = {**cells[cell], "seed": seed, **({"strategy": strategy} if strategy else {}),
+            run_dcgans(experiment, profile, data, generated, study_runs,  # once; later calls find it done
+                       decoded_cache=overrides.get("decoded_cache", True))
+        config = {**cells[cell], **overrides, "seed": seed,
                   "extra_train": [str(generated) if e == "{generated}" else e for e in cells[cell].get("extra_train", [])]}
         out = study_runs / cell / str(seed)
         if not (out / "record.json").exists():
@@ -101,9 +106,14 @@ def main(argv) -> int:
     parser.add_argument("--generated", type=Path, help="DCGAN image folder (default generated/<study>-<profile>)")
     parser.add_argument("--shard", default="1/1", help="I/N: run the I-th of N disjoint parts (default 1/1)")
     parser.add_argument("--strategy", choices=STRATEGIES, help="train every cell with this tf.distribute strategy")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="a training config key for every cell (JSON values), e.g. decoded_cache=false")
     args = parser.parse_args(argv)
+    overrides = dict(parse_assignment(item) for item in args.set)
+    if args.strategy:
+        overrides["strategy"] = args.strategy
     reproduce(args.study, args.profile, args.data, args.seeds, args.runs, args.generated,
-              shard=parse_shard(args.shard), strategy=args.strategy)
+              shard=parse_shard(args.shard), overrides=overrides)
     return 0
 
 

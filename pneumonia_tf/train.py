@@ -39,6 +39,7 @@ DEFAULTS = dict(
     extra_train=[], early_stopping_patience=None, monitor="val_auc", lr_step=None, unfreeze=None,
     weights="imagenet", model_options={}, deterministic=True, strict=False, jit_compile="auto",
     threshold_rule="youden", resamples=1000, strategy="default", steps_per_execution=1,
+    decoded_cache=True,  # False: decode every file in this run instead of reading the persistent cache
 )
 
 
@@ -63,7 +64,7 @@ def datasets_for(config: dict, data=None):
                         seed=config["seed"], strict=config["strict"])
     augmentation, normalization = split_rescale(config["augmentation"], config["normalization"])
     common = dict(image_size=config["image_size"], channels=config["channels"], batch_size=config["batch_size"],
-                  normalization=normalization,
+                  normalization=normalization, decoded_cache=config.get("decoded_cache", True),
                   mean_std=data.mean_std if normalization == "standardize" else None)
     train = data.split("train")
     for extra in config["extra_train"]:  # e.g. generated/ from the DCGAN module
@@ -210,6 +211,14 @@ def parse_value(text: str):
         return text
 
 
+def parse_assignment(item: str) -> tuple[str, object]:
+    """"KEY=VALUE" (--set) -> (key, parsed value); a key unknown to DEFAULTS is a UserError."""
+    key, equals, value = item.partition("=")
+    if not equals or key not in DEFAULTS:
+        raise UserError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(DEFAULTS)}")
+    return key, parse_value(value)
+
+
 @cli.entry_point
 def main(argv) -> int:
     parser = cli.make_parser("python -m pneumonia_tf.train", __doc__)
@@ -239,9 +248,7 @@ def main(argv) -> int:
             overrides[key] = getattr(args, key)
     if args.weights is not None:
         overrides["weights"] = args.weights
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = parse_value(value)
+    overrides.update(parse_assignment(item) for item in args.set)
     record = train(overrides, args.out, force=args.force)
     if "worker" in record:
         print(f"worker {record['worker']}: training done; the chief writes the run folder {args.out}")

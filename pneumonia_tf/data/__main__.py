@@ -1,7 +1,9 @@
-"""python -m pneumonia_tf.data summary --data PATH|synthetic [--json] [--strict]"""
+"""python -m pneumonia_tf.data summary --data PATH|synthetic [--json] [--strict]
+python -m pneumonia_tf.data cache --info | --clear     (the persistent decoded-image cache)"""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 
 import pandas as pd
@@ -16,6 +18,23 @@ def summary_table(counts: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def cache_command(args) -> int:
+    from pneumonia_tf.data import decoded_cache
+    from pneumonia_tf.data.cache import cache_dir
+    if args.clear:
+        removed = decoded_cache.clear()
+        shutil.rmtree(cache_dir("scanned"), ignore_errors=True)
+        print(f"removed {removed} decoded images and the scan records from {cache_dir()}")
+        return 0
+    info = decoded_cache.info()
+    print(f"decoded-image cache: {info['folder']}")
+    for shape, counts in info["by_shape"].items():
+        print(f"  {shape:14s} {counts['entries']:8d} images {counts['bytes'] / 2**20:10.1f} MiB")
+    print(f"  {'total':14s} {info['entries']:8d} images {info['bytes'] / 2**20:10.1f} MiB"
+          f"  ({info['temporary_files']} temporary files left by interrupted writers)")
+    return 0
+
+
 @cli.entry_point
 def main(argv) -> int:
     parser = cli.make_parser("python -m pneumonia_tf.data", __doc__)
@@ -27,7 +46,13 @@ def main(argv) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strict", action="store_true", help="stop with the list of unreadable files")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("cache", help="the persistent decoded-image cache: what it holds, or clear it")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--info", action="store_true")
+    group.add_argument("--clear", action="store_true")
     args = parser.parse_args(argv)
+    if args.command == "cache":
+        return cache_command(args)
     data = load(args.data, image_size=args.image_size, val_fraction=args.val_fraction, seed=args.seed,
                 strict=args.strict)
     info = data.summary()

@@ -1,7 +1,9 @@
 """(paths, labels) -> a batched tf.data.Dataset: parallel decode, resize, cache, seeded shuffle,
 batch, augment, normalize, prefetch.
 
-Images are cached as uint8 (H, W, C) after decoding and resizing, so files are decoded once per run.
+Files are decoded at the scale needed (pneumonia_tf.data.decode) once per machine into the persistent
+decoded cache (pneumonia_tf.data.decoded_cache), which every later run reads; within a run the uint8
+images are also cached in memory.
 Augmentation runs on whole batches with per-batch stateless seeds drawn from the run seed, so the same
 seed gives the same batches and the same augmentations, epoch after epoch.
 """
@@ -15,6 +17,9 @@ import tensorflow as tf
 
 from pneumonia_tf.data.augment import ImageDataGeneratorAugmentation
 from pneumonia_tf.data.cache import cache_dir
+from pneumonia_tf.data.decode import decode_resized
+from pneumonia_tf.data.decoded_cache import fill as decoded_cache_fill
+from pneumonia_tf.data.decoded_cache import read_entry
 from pneumonia_tf.errors import UserError
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -28,10 +33,9 @@ NORMALIZATIONS = ("unit", "symmetric", "standardize", *IMAGENET_PREPROCESS)
 
 
 def load_image(path, image_size: int, channels: int):
-    """File -> (image_size, image_size, channels) uint8. Gray files become RGB when channels=3."""
-    image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
-    image = tf.image.resize(image, [image_size, image_size], method="bilinear", antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+    """File -> (image_size, image_size, channels) uint8, decoded at the scale needed, without the
+    persistent cache. Gray files become RGB when channels=3."""
+    return decode_resized(tf.io.read_file(path), image_size, channels)
 
 
 def normalizer(normalization, mean_std: tuple[float, float] | None = None):
@@ -80,17 +84,23 @@ def oversample_minority(paths, labels, seed: int):
 def make_dataset(paths, labels, *, image_size: int, channels: int = 1, batch_size: int = 32,
                  shuffle: bool = False, seed: int = 0, augmentation: dict | None = None,
                  normalization="unit", mean_std=None, cache: str | bool = "memory",
-                 oversample: bool = False) -> tf.data.Dataset:
+                 oversample: bool = False, decoded_cache: bool = True) -> tf.data.Dataset:
     """Batched dataset of (images (N, S, S, C) float32, labels (N,) float32).
 
     augmentation: ImageDataGenerator-style kwargs (see ImageDataGeneratorAugmentation), or None.
-    cache: "memory", "file" (under the cache dir, keyed by the paths, size and channels) or False."""
+    cache: "memory", "file" (under the cache dir, keyed by the paths, size and channels) or False.
+    decoded_cache: read (and first fill) the persistent decoded cache; False decodes every file here."""
     paths, labels = list(map(str, paths)), np.asarray(labels, dtype=np.int64)
     if oversample:
         paths, labels = oversample_minority(paths, labels, seed)
     normalize = normalizer(normalization, mean_std)
-    ds = tf.data.Dataset.from_tensor_slices((paths, labels.astype(np.float32)))
-    ds = ds.map(lambda p, y: (load_image(p, image_size, channels), y), num_parallel_calls=AUTOTUNE)
+    if decoded_cache:
+        ds = tf.data.Dataset.from_tensor_slices((decoded_cache_fill(paths, image_size, channels),
+                                                 labels.astype(np.float32)))
+        ds = ds.map(lambda e, y: (read_entry(e, image_size, channels), y), num_parallel_calls=AUTOTUNE)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((paths, labels.astype(np.float32)))
+        ds = ds.map(lambda p, y: (load_image(p, image_size, channels), y), num_parallel_calls=AUTOTUNE)
     if cache == "file":
         key = hashlib.sha1(f"{image_size}:{channels}:{sorted(paths)}".encode()).hexdigest()[:16]
         ds = ds.cache(str(cache_dir("tfdata") / key))
@@ -112,8 +122,8 @@ def make_dataset(paths, labels, *, image_size: int, channels: int = 1, batch_siz
 def mean_std(paths, image_size: int, channels: int = 1) -> tuple[float, float]:
     """Mean and standard deviation of pixel values in [0, 1], in one streaming pass (sums and sums of
     squares in float64), over the images as the pipeline decodes them."""
-    ds = tf.data.Dataset.from_tensor_slices(list(map(str, paths)))
-    ds = ds.map(lambda p: load_image(p, image_size, channels), num_parallel_calls=AUTOTUNE).batch(64)
+    ds = tf.data.Dataset.from_tensor_slices(decoded_cache_fill(list(map(str, paths)), image_size, channels))
+    ds = ds.map(lambda e: read_entry(e, image_size, channels), num_parallel_calls=AUTOTUNE).batch(64)
     total = total_sq = count = 0.0
     for batch in ds.as_numpy_iterator():
         values = batch.astype(np.float64) / 255.0

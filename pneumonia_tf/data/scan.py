@@ -1,26 +1,45 @@
-"""Find unreadable images before a run starts, so a corrupt file never kills a long run."""
+"""Find unreadable images before a run starts, so a corrupt file never kills a long run.
+
+A file that decoded once is remembered by its identity (resolved path, size, modification time) in
+the cache folder `scanned/`, so later runs on the machine do not decode it again to check it.
+"""
 from __future__ import annotations
 
+import hashlib
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 
+from pneumonia_tf.data.cache import cache_dir
 from pneumonia_tf.data.index import DataError
+from pneumonia_tf.records import atomic_write
+
+DRAFT_SIZE = (64, 64)  # JPEGs are checked at a reduced DCT scale: every byte is still entropy-decoded
+
+
+def _marker(path: str):
+    stat = os.stat(path)
+    key = hashlib.sha1(f"{os.path.realpath(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+    return cache_dir("scanned") / key[:2] / key
 
 
 def problem(path: str) -> str | None:
     """None when `path` decodes fully, else a short reason (zero-byte, truncated, not an image...)."""
     try:
+        marker = _marker(path)
+        if marker.exists():
+            return None
         with open(path, "rb") as handle:
             if not handle.read(1):
                 return "zero-byte file"
         with Image.open(path) as image:
-            image.load()  # full decode: catches truncated JPEGs that Image.verify() misses
+            image.draft(image.mode, DRAFT_SIZE)  # JPEG only; other formats decode in full
+            image.load()  # full decode of the data: catches truncated JPEGs that Image.verify() misses
     except OSError as error:  # PIL.UnidentifiedImageError is an OSError
         return f"truncated or corrupt image ({error})"
+    atomic_write(marker, b"")
     return None
-
-
 def find_unreadable(paths: list[str], workers: int = 8) -> dict[str, str]:
     """{path: reason} for every path that does not decode."""
     with ThreadPoolExecutor(workers) as pool:

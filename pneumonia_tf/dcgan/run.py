@@ -68,7 +68,7 @@ FINISHED = "training.json"  # written with generator.keras when fit ends: the ru
 
 
 def train_gan(paths, run_dir: Path, *, image_size=128, channels=1, epochs=200, batch_size=128, seed=0,
-              sample_every=5, jit_compile="auto", verbose="auto", extra_callbacks=()) -> DCGAN:
+              sample_every=5, jit_compile="auto", verbose="auto", extra_callbacks=(), decoded_cache=True) -> DCGAN:
     """Train (or resume) a DCGAN on `paths`; writes run_dir/{history.csv, samples/, losses.png,
     generator.keras, training.json}. generator.keras and training.json are written when fit ends, before
     BackupAndRestore deletes its backup, so a kill after that never trains the run again."""
@@ -76,7 +76,8 @@ def train_gan(paths, run_dir: Path, *, image_size=128, channels=1, epochs=200, b
         raise DataError(f"found {len(paths)} images, fewer than one batch ({batch_size}); lower --batch-size")
     keras.utils.set_random_seed(seed)
     ds = make_dataset(paths, np.zeros(len(paths)), image_size=image_size, channels=channels,
-                      batch_size=batch_size, shuffle=True, seed=seed, normalization="symmetric")
+                      batch_size=batch_size, shuffle=True, seed=seed, normalization="symmetric",
+                      decoded_cache=decoded_cache)
     ds = ds.map(lambda x, y: x)
     gan = DCGAN(discriminator(image_size, channels), generator(image_size, channels), seed=seed)
     gan.compile(jit_compile=jit_compile)
