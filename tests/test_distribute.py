@@ -38,6 +38,21 @@ def env(cache: Path, **extra) -> dict:
             **extra}
 
 
+def run_together(commands: list[tuple[list[str], dict]], timeout: float, cwd=None) -> list[str]:
+    """Start every (command, env) at once, wait (killing all after `timeout` s), assert each exited 0;
+    returns their outputs (stdout and stderr)."""
+    processes = [subprocess.Popen(command, env=environment, cwd=cwd, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) for command, environment in commands]
+    try:
+        outputs = [p.communicate(timeout=timeout)[0] for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    for p, output in zip(processes, outputs):
+        assert p.returncode == 0, output[-3000:]
+    return outputs
+
+
 # Final losses of two workers against one process with the same global batch: equal up to the order
 # of floating-point reductions (measured equal to 5 digits); the bound is 1e-3 relative. synthetic:30
 # gives 54 training and 6 validation images, so with batch 8 every batch, the last partial one
@@ -53,16 +68,8 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes_the_run(tm
     command = [sys.executable, "-m", "pneumonia_tf.train", "--model", "model1", "--data", "synthetic:30",
                "--image-size", "32", "--epochs", "2", "--batch-size", "8", "--set", "resamples=20",
                "--strategy", "multiworker", "--out", str(tmp_path / "multi")]
-    workers = [subprocess.Popen(command, env=env(tmp_path / "cache", TF_CONFIG=json.dumps(
-        {"cluster": cluster, "task": {"type": "worker", "index": i}})), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True) for i in range(2)]
-    try:
-        outputs = [w.communicate(timeout=240)[0] for w in workers]
-    finally:
-        for w in workers:
-            w.kill()
-    for w, output in zip(workers, outputs):
-        assert w.returncode == 0, output[-3000:]
+    outputs = run_together([(command, env(tmp_path / "cache", TF_CONFIG=json.dumps(
+        {"cluster": cluster, "task": {"type": "worker", "index": i}}))) for i in range(2)], timeout=240)
     run = tmp_path / "multi"
     record = json.loads((run / "record.json").read_text())
     assert record["history"][-1]["loss"] == pytest.approx(single["history"][-1]["loss"], rel=MULTIWORKER_RTOL)
@@ -130,15 +137,8 @@ def test_a_killed_lock_holder_blocks_nobody(tmp_path):
 def test_two_shards_of_the_smoke_table1_produce_every_cell_once(tmp_path):
     command = [sys.executable, "-m", "pneumonia_tf.reproduce", "table1", "--profile", "smoke",
                "--runs", str(tmp_path / "runs"), "--generated", str(tmp_path / "generated")]
-    shards = [subprocess.Popen([*command, "--shard", f"{i}/2"], env=env(tmp_path / "cache"), cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in (1, 2)]
-    try:
-        outputs = [s.communicate(timeout=900)[0] for s in shards]
-    finally:
-        for s in shards:
-            s.kill()
-    for s, output in zip(shards, outputs):
-        assert s.returncode == 0, output[-3000:]
+    outputs = run_together([([*command, "--shard", f"{i}/2"], env(tmp_path / "cache")) for i in (1, 2)],
+                           timeout=900, cwd=tmp_path)
     started = [line for output in outputs for line in output.splitlines() if line.startswith("=== table1")]
     assert len(started) == len(set(started)) == 12 + 2  # twelve cells and two DCGANs, each once
     records = sorted((tmp_path / "runs" / "table1" / "smoke").glob("*/0/record.json"))
