@@ -30,6 +30,7 @@ from pneumonia_tf.evaluate import evaluate, format_metrics, predict
 from pneumonia_tf.models import build, default_channels
 from pneumonia_tf.models.transfer import BASES
 from pneumonia_tf.records import atomic_write, provenance, read_json, write_json
+from pneumonia_tf.run_folder import open_run
 from pneumonia_tf.training import class_weights, compile_model, make_optimizer
 
 DEFAULTS = dict(
@@ -147,7 +148,7 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
     config, run_dir = resolve(config), Path(out)
     if (run_dir / "record.json").exists() and not force:
         print(f"{run_dir}: finished run found (record.json); nothing to do (use --force to retrain)")
-        return read_json(run_dir / "record.json")
+        return open_run(run_dir).record
     strategy = get_strategy(config["strategy"])  # before any other TensorFlow work (collective ops)
     out = scratch_folder(run_dir, strategy)
     if force:
@@ -212,10 +213,10 @@ def parse_value(text: str):
 
 
 def parse_assignment(item: str) -> tuple[str, object]:
-    """"KEY=VALUE" (--set) -> (key, parsed value); a key unknown to DEFAULTS is a UserError."""
+    """"KEY=VALUE" (--set) -> (key, parsed value); resolve() checks the key."""
     key, equals, value = item.partition("=")
-    if not equals or key not in DEFAULTS:
-        raise UserError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(DEFAULTS)}")
+    if not equals:
+        raise UserError(f"--set {item!r}: expected KEY=VALUE")
     return key, parse_value(value)
 
 
