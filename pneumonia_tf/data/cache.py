@@ -3,6 +3,7 @@ filled safely when several processes want it at once."""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 from contextlib import contextmanager
@@ -14,6 +15,14 @@ def cache_dir(*parts: str) -> Path:
     path = root.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def file_key(path: str | Path, *extra) -> str:
+    """sha1 hex of what identifies a file's contents (resolved path, size, modification time in ns) and
+    of `extra` (e.g. the decoder): a cache entry keyed by it is rebuilt when the file changes."""
+    stat = os.stat(path)
+    text = ":".join(map(str, (os.path.realpath(path), stat.st_size, stat.st_mtime_ns, *extra)))
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 @contextmanager

@@ -11,14 +11,12 @@ temporary file nobody reads or waits on (removed by `python -m pneumonia_tf.data
 """
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 from pathlib import Path
 
 import tensorflow as tf
 
-from pneumonia_tf.data.cache import cache_dir
+from pneumonia_tf.data.cache import cache_dir, file_key
 from pneumonia_tf.data.decode import DECODER, decode_resized
 from pneumonia_tf.records import atomic_write
 
@@ -27,8 +25,7 @@ FOLDER = "decoded"
 
 def entry_path(path: str, size: int, channels: int) -> Path:
     """Where the decoded pixels of `path` at (size, size, channels) are (or will be) kept."""
-    stat = os.stat(path)
-    key = hashlib.sha1(f"{os.path.realpath(path)}:{stat.st_size}:{stat.st_mtime_ns}:{DECODER}".encode()).hexdigest()
+    key = file_key(path, DECODER)
     return cache_dir(FOLDER) / f"{size}x{size}x{channels}" / key[:2] / f"{key}.u8"
 
 

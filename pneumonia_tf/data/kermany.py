@@ -6,14 +6,13 @@ Hidden files, .DS_Store and __MACOSX are ignored. The official val/ (16 images) 
 """
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from pathlib import Path
 
 import pandas as pd
 
 from pneumonia_tf import CLASSES
-from pneumonia_tf.data.cache import cache_dir, fill_once
+from pneumonia_tf.data.cache import cache_dir, file_key, fill_once
 from pneumonia_tf.data.index import IMAGE_SUFFIXES, DataError, label_of, make_index
 from pneumonia_tf.data.patients import patient_id
 
@@ -84,8 +83,8 @@ def _train_folders(path: Path, depth: int) -> list[Path]:
 
 def extract_zip(archive: Path) -> Path:
     """Extract `archive` once into the cache (atomically: a partial extraction is never used)."""
-    stat = archive.stat()
-    key = hashlib.sha1(f"{archive.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    key = file_key(archive)[:12]
+
     def extract(partial: Path) -> None:
         try:
             with zipfile.ZipFile(archive) as zf:

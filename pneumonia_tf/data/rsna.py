@@ -6,7 +6,6 @@ as PNG. There is no labelled official test set, so test is carved by patient (se
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,7 @@ import pandas as pd
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from pneumonia_tf.data.cache import cache_dir
+from pneumonia_tf.data.cache import cache_dir, file_key
 from pneumonia_tf.data.dicom import read_dicom
 from pneumonia_tf.data.index import DataError, make_index
 from pneumonia_tf.data.splits import carve_by_patient
@@ -44,12 +43,6 @@ def read_labels(csv: Path) -> pd.DataFrame:
 
 def is_rsna(path: Path) -> bool:
     return path.is_dir() and (path / LABELS_CSV).exists()
-
-
-def _identity(path: Path) -> str:
-    """Short hash of what makes a file's pixels: resolved path, size and modification time."""
-    stat = path.stat()
-    return hashlib.sha1(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
 
 
 def _decode_to_cache(dcm: Path, target: Path, size: int) -> tuple[int, int] | str:
@@ -88,7 +81,7 @@ def load_rsna(root: str | Path, size: int = 256, test_fraction: float = 0.1, see
     absent = [str(d) for d in dcms if not d.exists()]
     if absent:
         raise DataError(f"{images}: {len(absent)} DICOM(s) named in {LABELS_CSV} are missing, e.g. {absent[0]}")
-    targets = [cache / f"{d.stem}-{_identity(d)}.png" for d in dcms]  # a changed file is decoded again
+    targets = [cache / f"{d.stem}-{file_key(d)[:12]}.png" for d in dcms]  # a changed file is decoded again
     with ThreadPoolExecutor(workers) as pool:
         shapes = list(pool.map(lambda a: _decode_to_cache(*a, size), zip(dcms, targets)))
     rows, skipped = [], {}

@@ -5,13 +5,11 @@ the cache folder `scanned/`, so later runs on the machine do not decode it again
 """
 from __future__ import annotations
 
-import hashlib
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 
-from pneumonia_tf.data.cache import cache_dir
+from pneumonia_tf.data.cache import cache_dir, file_key
 from pneumonia_tf.data.index import DataError
 from pneumonia_tf.records import atomic_write
 
@@ -19,8 +17,7 @@ DRAFT_SIZE = (64, 64)  # JPEGs are checked at a reduced DCT scale: every byte is
 
 
 def _marker(path: str):
-    stat = os.stat(path)
-    key = hashlib.sha1(f"{os.path.realpath(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+    key = file_key(path)
     return cache_dir("scanned") / key[:2] / key
 
 
