@@ -91,10 +91,11 @@ FIT_DONE = "fit_done.json"  # training finished and model.keras saved; a rerun g
 def _save_trained_model(model: keras.Model, out: Path) -> None:
     """model.keras (the best validation epoch when the checkpoint wrote one, else the model as trained),
     then the FIT_DONE marker; both atomic."""
-    best = out / "best.keras"
-    chosen = keras.models.load_model(best) if best.exists() else model
-    tmp = out / ".model.tmp.keras"
-    chosen.save(tmp)
+    best, tmp = out / "best.keras", out / ".model.tmp.keras"
+    if best.exists():
+        shutil.copyfile(best, tmp)
+    else:
+        model.save(tmp)
     tmp.replace(out / "model.keras")
     write_json(out / FIT_DONE, {"best_checkpoint": best.exists()})
 
