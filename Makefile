@@ -5,10 +5,13 @@ PY     := $(VENV)/bin/python
 PROFILE ?= smoke
 DATA    ?=
 SEEDS   ?= 1
+SET     ?=
 DATA_ARG = $(if $(DATA),--data $(DATA),)
+SET_ARG  = $(if $(SET),--set $(SET),)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-STUDIES := table1 transfer seed000 seed001 seed003
+# every experiments/*.toml with [cells] is a study (pneumonia_tf.experiments.studies)
+STUDIES := $(basename $(notdir $(shell grep -l '^\[cells\]' experiments/*.toml)))
 .PHONY: install test test-slow cam-check summary bench clean $(addprefix reproduce-,$(STUDIES))
 
 $(PY):
@@ -25,9 +28,11 @@ test:
 test-slow:
 	$(PY) -m pytest -q -m slow
 
-# make reproduce-table1 [PROFILE=smoke|quick|paper] [DATA=path] [SEEDS=N]; likewise every study
+# make reproduce-table1 [PROFILE=smoke|quick|paper] [DATA=path] [SEEDS=N] [SET="key=value ..."]; likewise
+# every study. SET overrides a config key in every cell, e.g. SET=weights=none where ImageNet weights
+# cannot be had (the table then says the bases were randomly initialised).
 $(addprefix reproduce-,$(STUDIES)): reproduce-%:
-	$(PY) -m pneumonia_tf.reproduce $* --profile $(PROFILE) $(DATA_ARG) --seeds $(SEEDS)
+	$(PY) -m pneumonia_tf.reproduce $* --profile $(PROFILE) $(DATA_ARG) --seeds $(SEEDS) $(SET_ARG)
 	$(PY) -m pneumonia_tf.results $* --profile $(PROFILE) --check
 
 # Grad-CAM localization on the phantom (issue 4): train experiments/phantom_cam.toml, then score its maps

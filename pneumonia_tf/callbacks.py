@@ -72,6 +72,15 @@ def step_decay(factor: float = 0.1, every: int = 10) -> keras.callbacks.Learning
         lambda epoch, lr: lr * factor if epoch > 0 and epoch % every == 0 else lr)
 
 
+def read_history(path: Path):
+    """The epochs a CSVLogger file holds (last row per epoch), or None when there are none yet: no
+    file, or the empty file CSVLogger creates when fit begins (it may run before the reader does)."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    return pd.read_csv(path).drop_duplicates("epoch", keep="last")
+
+
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """EarlyStopping whose patience survives a restart. Keras resets the best value and the epochs waited
     when fit begins; this takes both from the run's history CSV (CSVLogger's file), so a run killed and
@@ -85,9 +94,10 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        if not self.history_csv.exists():
+        history = read_history(self.history_csv)
+        if history is None:
             return
-        values = pd.read_csv(self.history_csv).drop_duplicates("epoch", keep="last")[self.monitor].to_numpy()
+        values = history[self.monitor].to_numpy()
         if len(values):
             best = int(values.argmax() if self.mode == "max" else values.argmin())
             self.best, self.best_epoch, self.wait = float(values[best]), best, len(values) - 1 - best

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pneumonia_tf import cli, plots
+from pneumonia_tf.inputs import datasets_for
 from pneumonia_tf.metrics import choose_threshold, report
 from pneumonia_tf.records import write_json
 from pneumonia_tf.run_folder import open_run
@@ -56,8 +57,6 @@ def format_metrics(result: dict) -> str:
 
 @cli.entry_point
 def main(argv) -> int:
-    from pneumonia_tf.train import datasets_for  # local: train imports this module
-
     parser = cli.make_parser("python -m pneumonia_tf.evaluate", __doc__)
     parser.add_argument("--run", required=True, type=Path)
     parser.add_argument("--rule", default="youden", choices=["youden", "sensitivity"])
@@ -65,9 +64,9 @@ def main(argv) -> int:
     args = parser.parse_args(argv)
     run = open_run(args.run)
     model = run.model()
-    data, _, val, test = datasets_for(run.config)
-    result = evaluate(model, data.split("val")["label"], predict(model, val), data.split("test"),
-                      predict(model, test), args.run, args.rule, args.resamples, run.config["seed"])
+    inputs = datasets_for(run.config)
+    result = evaluate(model, inputs.data.split("val")["label"], predict(model, inputs.val), inputs.data.split("test"),
+                      predict(model, inputs.test), args.run, args.rule, args.resamples, run.config["seed"])
     write_json(args.run / "record.json", {**run.record, "test": result})
     print(format_metrics(result))
     return 0

@@ -1,28 +1,105 @@
-"""Experiments are data: experiments/*.toml. A file's [train] table is a training config (keys as in
-pneumonia_tf.train.DEFAULTS)."""
+"""Experiments are data: experiments/*.toml, read here and only here. load_experiment checks a whole
+file (every table and nested table, against what it configures) before any data is read.
+
+A study file (one with [cells]) holds: study, title, [train] (the paper's settings, keys as in
+pneumonia_tf.config.DEFAULTS), [profiles.P] (train / dcgan_config overrides and a [ledger] of the
+scale reductions they make), [cells], [table], [paper] (every number the paper reports), [counts]
+(the image counts it states) and [ledger]: for each setting, what the paper states and where, or that
+it is not stated and why our value was chosen, or why we depart from it.
+"""
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
 
-from pneumonia_tf.data.index import DataError
+from pneumonia_tf.config import check_keys, check_train_config
+from pneumonia_tf.errors import UserError
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+TOP_LEVEL = {"study", "title", "dcgan", "train", "dcgan_config", "profiles", "cells", "table", "paper", "counts",
+             "ledger", "tune"}
+PROFILE_KEYS = {"data", "train", "dcgan_config", "ledger"}
+DCGAN_KEYS = {"image_size", "epochs", "num_images", "batch_size", "max_real_images"}
+TABLE_KEYS = {"rows", "columns", "describe", "averaging", "note"}
+COLUMN_KEYS = {"name", "cell", "metric"}
+AVERAGINGS = ("binary", "macro", "weighted")
+TUNE_KEYS = {"family", "tuner", "max_trials", "data", "image_size", "epochs", "seed", "weights", "strategy", "space"}
+LEDGER_ENTRY = {"status", "source", "paper", "why"}
+STATUSES = ("stated", "not stated", "departure")
+# Settings every study's ledger accounts for (the config keys among them are also checked against the
+# resolved config by tests/test_fidelity.py).
+REQUIRED_TOPICS = ("data", "split", "image_size", "channels", "normalization", "augmentation", "model", "optimizer",
+                   "learning_rate", "lr_step", "batch_size", "epochs", "early_stopping_patience", "monitor",
+                   "class_weight", "loss", "metrics")
 
 
 def load_experiment(path: str | Path) -> dict:
+    """The checked contents of an experiments/*.toml file; any problem is a one-line UserError that
+    names the file, the table and the key."""
     path = Path(path)
     try:
         with open(path, "rb") as handle:
-            return tomllib.load(handle)
+            experiment = tomllib.load(handle)
     except FileNotFoundError:
-        raise DataError(f"{path}: no such experiment file") from None
+        raise UserError(f"{path}: no such experiment file (studies: {', '.join(studies())})") from None
     except tomllib.TOMLDecodeError as error:
-        raise DataError(f"{path}: not valid TOML ({error})") from None
+        raise UserError(f"{path}: not valid TOML ({error})") from None
+    check_experiment(experiment, str(path))
+    return experiment
+
+
+def check_experiment(experiment: dict, name: str) -> None:
+    check_keys(experiment, TOP_LEVEL, name)
+    check_train_config(experiment.get("train", {}), f"{name}: [train]")
+    check_keys(experiment.get("dcgan_config", {}), DCGAN_KEYS, f"{name}: [dcgan_config]")
+    check_keys(experiment.get("tune", {}), TUNE_KEYS, f"{name}: [tune]")
+    for profile, table in experiment.get("profiles", {}).items():
+        where = f"{name}: [profiles.{profile}]"
+        check_keys(table, PROFILE_KEYS, where)
+        check_train_config(table.get("train", {}), f"{where}.train")
+        check_keys(table.get("dcgan_config", {}), DCGAN_KEYS, f"{where}.dcgan_config")
+        for key, why in table.get("ledger", {}).items():
+            if not isinstance(why, str):
+                raise UserError(f"{where}.ledger.{key}: expected a string saying what was reduced and why")
+    for cell, overrides in experiment.get("cells", {}).items():
+        check_train_config(overrides, f"{name}: [cells].{cell}")
+    if "cells" in experiment:
+        spec = experiment.get("table", {})
+        check_keys(spec, TABLE_KEYS, f"{name}: [table]")
+        if spec.get("averaging", "binary") not in AVERAGINGS:
+            raise UserError(f"{name}: [table].averaging {spec['averaging']!r}; expected one of {', '.join(AVERAGINGS)}")
+        for column in spec.get("columns", []):
+            check_keys(column, COLUMN_KEYS, f"{name}: [table].columns")
+    for key, entry in experiment.get("ledger", {}).items():
+        where = f"{name}: [ledger].{key}"
+        check_keys(entry, LEDGER_ENTRY, where)
+        status = entry.get("status")
+        if status not in STATUSES:
+            raise UserError(f"{where}: status {status!r}; expected one of {', '.join(map(repr, STATUSES))}")
+        needs = {"stated": ("source", "paper"), "not stated": ("why",), "departure": ("source", "paper", "why")}[status]
+        for field in needs:
+            if not entry.get(field):
+                raise UserError(f"{where}: a {status!r} entry needs {field!r}")
 
 
 def experiment_path(study: str | Path) -> Path:
     """A study name (table1, transfer, seed000, ...) or a path -> the experiment file."""
     path = Path(study)
-    return path if path.suffix == ".toml" else Path(__file__).resolve().parents[1] / "experiments" / f"{study}.toml"
+    return path if path.suffix == ".toml" else EXPERIMENTS / f"{study}.toml"
+
+
+def studies() -> list[str]:
+    """The studies `reproduce` and `results` know: every experiments/*.toml file with [cells]."""
+    found = []
+    for path in sorted(EXPERIMENTS.glob("*.toml")):
+        with open(path, "rb") as handle:
+            if "cells" in tomllib.load(handle):
+                found.append(path.stem)
+    return found
+
+
+def profiles(experiment: dict) -> list[str]:
+    return list(experiment.get("profiles", {}))
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -36,9 +113,47 @@ def deep_merge(base: dict, override: dict) -> dict:
 def cell_configs(experiment: dict, profile: str, data: str | None = None) -> dict[str, dict]:
     """{cell: training config} for a profile: [train], then the profile's train, then the cell's own."""
     if profile not in experiment.get("profiles", {}):
-        raise DataError(f"study {experiment.get('study')!r}: unknown profile {profile!r}; "
-                        f"expected one of {', '.join(experiment.get('profiles', {}))}")
+        raise UserError(f"study {experiment.get('study')!r}: unknown profile {profile!r}; "
+                        f"expected one of {', '.join(profiles(experiment))}")
     chosen = experiment["profiles"][profile]
     base = deep_merge(experiment.get("train", {}), chosen.get("train", {}))
     base["data"] = data or chosen.get("data", "synthetic")
     return {cell: deep_merge(base, overrides) for cell, overrides in experiment["cells"].items()}
+
+
+def generated_folder(experiment: dict, profile: str) -> Path:
+    """Where a study's DCGAN images go by default: generated/<study>-<profile>."""
+    return Path("generated") / f"{experiment['study']}-{profile}"
+
+
+def cell_config(experiment: dict, profile: str, cell: str, data: str | None = None,
+                generated: Path | None = None) -> dict:
+    """The training config of one cell, as `reproduce` trains it ("{generated}" expanded)."""
+    cells = cell_configs(experiment, profile, data)
+    if cell not in cells:
+        raise UserError(f"study {experiment.get('study')!r}: unknown cell {cell!r}; expected one of {', '.join(cells)}")
+    return with_generated(cells[cell], generated or generated_folder(experiment, profile))
+
+
+def dcgan_settings(experiment: dict, profile: str) -> dict:
+    """[dcgan_config] with the profile's overrides."""
+    return {**experiment.get("dcgan_config", {}), **experiment["profiles"][profile].get("dcgan_config", {})}
+
+
+def with_generated(config: dict, generated: Path) -> dict:
+    """`config` with "{generated}" in train_data / extra_train replaced by the DCGAN image folder."""
+    expand = lambda sources: [str(generated) if s == "{generated}" else s for s in sources]  # noqa: E731
+    return {**config, **{key: expand(config[key]) for key in ("train_data", "extra_train") if key in config}}
+
+
+def uses_generated(config: dict) -> bool:
+    return "{generated}" in [*config.get("train_data", []), *config.get("extra_train", [])]
+
+
+def departures(experiment: dict, profile: str) -> list[str]:
+    """Lines a reader needs under the study's table: each departure from the paper (with its reason)
+    and each scale reduction of `profile`."""
+    lines = [f"departure, {key}: {entry['why']} (paper, {entry['source']}: {entry['paper']})"
+             for key, entry in experiment.get("ledger", {}).items() if entry["status"] == "departure"]
+    reduced = experiment.get("profiles", {}).get(profile, {}).get("ledger", {})
+    return lines + [f"scaled in profile {profile}, {key}: {why}" for key, why in reduced.items()]

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 from pneumonia_tf import cli, plots
+from pneumonia_tf.config import resolve
+from pneumonia_tf.inputs import build_model, datasets_for
 from pneumonia_tf.records import atomic_write, write_json
 
 
@@ -61,7 +63,6 @@ def plot(rates, losses, suggestion, path):
 
 @cli.entry_point
 def main(argv) -> int:
-    from pneumonia_tf.train import _build, datasets_for, resolve
     from pneumonia_tf.training import compile_model, make_optimizer
 
     parser = cli.make_parser("python -m pneumonia_tf.lr_find", __doc__)
@@ -81,8 +82,8 @@ def main(argv) -> int:
                           seed=args.seed, optimizer=args.optimizer,
                           weights=None if args.weights == "none" else args.weights))
     keras.utils.set_random_seed(args.seed)
-    _, train_ds, _, _ = datasets_for(config)
-    model = compile_model(_build(config), make_optimizer(args.optimizer, args.min_lr))
+    train_ds = datasets_for(config).train
+    model = compile_model(build_model(config), make_optimizer(args.optimizer, args.min_lr))
     finder = LRRangeTest(args.min_lr, args.max_lr, args.steps)
     model.fit(train_ds.repeat(), steps_per_epoch=args.steps, epochs=1, callbacks=[finder], shuffle=False)
     suggestion = suggest(finder.rates, finder.losses)

@@ -8,26 +8,65 @@ import numpy as np
 from sklearn import metrics as skm
 from pneumonia_tf.errors import UserError
 
-THRESHOLD_METRICS = ("accuracy", "precision", "recall", "specificity", "f1")
-RANKING_METRICS = ("roc_auc", "pr_auc")
+THRESHOLD_METRICS = ("accuracy", "precision", "recall", "specificity", "f1",
+                     "precision_macro", "recall_macro", "f1_macro",
+                     "precision_weighted", "recall_weighted", "f1_weighted")
+RANKING_METRICS = ("roc_auc", "pr_auc", "loss")
+AVERAGED = ("precision", "recall", "f1")
+
+
+def metric_key(metric: str, averaging: str = "binary") -> str:
+    """The record key of `metric` under an averaging: binary (the PNEUMONIA class) keeps the name,
+    macro / weighted (sklearn's average=) add a suffix; other metrics have no averaging."""
+    return f"{metric}_{averaging}" if metric in AVERAGED and averaging != "binary" else metric
+
+
+def _divide(a, b):
+    return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=np.asarray(b) != 0)
+
+
+def counts_metrics(tp, fp, fn, tn) -> dict:
+    """Threshold metrics from confusion counts (arrays broadcast, e.g. one per bootstrap resample),
+    with sklearn's definitions and zero_division=0: binary (PNEUMONIA positive), macro (unweighted mean
+    over the two classes) and weighted (by each class's true count)."""
+    tp, fp, fn, tn = (np.asarray(x, dtype=float) for x in (tp, fp, fn, tn))
+    positives, negatives = tp + fn, tn + fp
+    per_class = {}
+    for name, (t, f_pos, f_neg) in {"pos": (tp, fp, fn), "neg": (tn, fn, fp)}.items():
+        precision, recall = _divide(t, t + f_pos), _divide(t, t + f_neg)
+        per_class[name] = (precision, recall, _divide(2 * precision * recall, precision + recall))
+    out = {"accuracy": _divide(tp + tn, positives + negatives), "specificity": per_class["neg"][1]}
+    total = positives + negatives
+    for i, metric in enumerate(AVERAGED):
+        pos, neg = per_class["pos"][i], per_class["neg"][i]
+        out[metric] = pos
+        out[f"{metric}_macro"] = (pos + neg) / 2
+        out[f"{metric}_weighted"] = _divide(pos * positives + neg * negatives, total)
+    return out
+
+
+def _log_loss(labels, scores) -> np.ndarray:
+    """Binary cross-entropy per example (natural log), probabilities clipped as Keras does (1e-7)."""
+    p = np.clip(scores, 1e-7, 1 - 1e-7)
+    return -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
 
 
 def binary_metrics(labels, scores, threshold: float = 0.5) -> dict:
-    """accuracy, precision, recall (sensitivity), specificity, f1 at `threshold`; ROC AUC and PR AUC
-    (average precision); confusion matrix [[TN, FP], [FN, TP]]."""
+    """At `threshold`: accuracy, precision, recall (sensitivity), specificity, f1, each of precision /
+    recall / f1 also _macro and _weighted; threshold-free: ROC AUC, PR AUC (average precision) and loss
+    (mean binary cross-entropy); confusion matrix [[TN, FP], [FN, TP]]."""
     labels, scores = np.asarray(labels).astype(int), np.asarray(scores, dtype=float)
     predicted = (scores >= threshold).astype(int)
     both_classes = len(np.unique(labels)) == 2
+    matrix = skm.confusion_matrix(labels, predicted, labels=[0, 1])
+    (tn, fp), (fn, tp) = matrix
     return {
         "threshold": float(threshold),
-        "accuracy": skm.accuracy_score(labels, predicted),
-        "precision": skm.precision_score(labels, predicted, zero_division=0),
-        "recall": skm.recall_score(labels, predicted, zero_division=0),
-        "specificity": skm.recall_score(labels, predicted, pos_label=0, zero_division=0),
-        "f1": skm.f1_score(labels, predicted, zero_division=0),
+        **{name: float(value) for name, value in counts_metrics(tp, fp, fn, tn).items()},
         "roc_auc": skm.roc_auc_score(labels, scores) if both_classes else float("nan"),
         "pr_auc": skm.average_precision_score(labels, scores) if both_classes else float("nan"),
-        "confusion_matrix": skm.confusion_matrix(labels, predicted, labels=[0, 1]).tolist(),
+        "loss": float(_log_loss(labels, scores).mean()),
+        "confusion_matrix": matrix.tolist(),
     }
 
 
@@ -45,19 +84,21 @@ def choose_threshold(labels, scores, rule: str = "youden", target_sensitivity: f
 
 def bootstrap_ci(labels, scores, threshold: float = 0.5, resamples: int = 1000, seed: int = 0,
                  level: float = 0.95) -> dict:
-    """{metric: [low, high]}: percentile bootstrap over examples (resampled with replacement, seeded)."""
+    """{metric: [low, high]}: percentile bootstrap over examples (resampled with replacement, seeded).
+    Threshold metrics and the loss are computed for all resamples at once from confusion counts."""
     labels, scores = np.asarray(labels).astype(int), np.asarray(scores, dtype=float)
-    rng = np.random.default_rng(seed)
-    names = THRESHOLD_METRICS + RANKING_METRICS
-    draws = {name: [] for name in names}
-    for _ in range(resamples):
-        pick = rng.integers(0, len(labels), len(labels))
-        values = binary_metrics(labels[pick], scores[pick], threshold)
-        for name in names:
-            draws[name].append(values[name])
+    picks = np.random.default_rng(seed).integers(0, len(labels), (resamples, len(labels)))
+    y, predicted = labels[picks], (scores[picks] >= threshold)
+    tp, fp = (predicted & (y == 1)).sum(1), (predicted & (y == 0)).sum(1)
+    fn, tn = (~predicted & (y == 1)).sum(1), (~predicted & (y == 0)).sum(1)
+    draws = counts_metrics(tp, fp, fn, tn)
+    draws["loss"] = _log_loss(y, scores[picks]).mean(1)
+    both = [pick for pick, row in zip(picks, y) if row.min() != row.max()]
+    draws["roc_auc"] = [skm.roc_auc_score(labels[p], scores[p]) for p in both] or [float("nan")]
+    draws["pr_auc"] = [skm.average_precision_score(labels[p], scores[p]) for p in both] or [float("nan")]
     tail = (1 - level) / 2 * 100
-    return {name: [float(np.nanpercentile(v, tail)), float(np.nanpercentile(v, 100 - tail))]
-            for name, v in draws.items()}
+    return {name: [float(np.nanpercentile(draws[name], tail)), float(np.nanpercentile(draws[name], 100 - tail))]
+            for name in THRESHOLD_METRICS + RANKING_METRICS}
 
 
 def report(labels, scores, threshold: float, resamples: int = 1000, seed: int = 0) -> dict:

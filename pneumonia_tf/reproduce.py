@@ -23,9 +23,11 @@ from pneumonia_tf.data.synthetic import NOTICE
 from pneumonia_tf.data.cache import exclusive
 from pneumonia_tf.distribute import STRATEGIES
 from pneumonia_tf.errors import UserError
-from pneumonia_tf.experiments import cell_configs, experiment_path, load_experiment
+from pneumonia_tf.config import parse_assignment
+from pneumonia_tf.experiments import (cell_config, cell_configs, dcgan_settings, experiment_path, generated_folder,
+                                      load_experiment, studies, uses_generated)
 from pneumonia_tf.records import read_json, write_json
-from pneumonia_tf.train import parse_assignment, train
+from pneumonia_tf.train import train
 
 
 def run_dcgans(experiment: dict, profile: str, data: str, out: Path, runs: Path, seed: int = 0,
@@ -38,7 +40,7 @@ def run_dcgans(experiment: dict, profile: str, data: str, out: Path, runs: Path,
 
 def _run_dcgans(experiment: dict, profile: str, data: str, out: Path, runs: Path, seed: int,
                 decoded_cache: bool) -> Path:
-    settings = {**experiment.get("dcgan_config", {}), **experiment["profiles"][profile].get("dcgan_config", {})}
+    settings = dcgan_settings(experiment, profile)
     size, count = settings["image_size"], settings["num_images"]
     for class_name in CLASSES:
         manifest = out / class_name / "manifest.json"
@@ -74,17 +76,16 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
     cells = cell_configs(experiment, profile, data)
     data = next(iter(cells.values()))["data"]
     study_runs = runs / experiment["study"] / profile
-    generated = generated or Path("generated") / f"{experiment['study']}-{profile}"
+    generated = generated or generated_folder(experiment, profile)
     index, count = shard
     jobs = [(seed, cell) for seed in range(seeds) for cell in cells][index - 1::count]
-    needs_dcgan = lambda cell: "{generated}" in cells[cell].get("extra_train", [])  # noqa: E731
+    needs_dcgan = lambda cell: uses_generated(cells[cell])  # noqa: E731
     records = []
     for seed, cell in sorted(jobs, key=lambda job: needs_dcgan(job[1])):  # cells on real data first
         if needs_dcgan(cell):
             run_dcgans(experiment, profile, data, generated, study_runs,  # once; later calls find it done
                        decoded_cache=overrides.get("decoded_cache", True))
-        config = {**cells[cell], **overrides, "seed": seed,
-                  "extra_train": [str(generated) if e == "{generated}" else e for e in cells[cell].get("extra_train", [])]}
+        config = {**cell_config(experiment, profile, cell, data, generated), **overrides, "seed": seed}
         out = study_runs / cell / str(seed)
         if not (out / "record.json").exists():
             print(f"=== {experiment['study']} / {profile} / {cell} / seed {seed}")
@@ -98,8 +99,8 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
 @cli.entry_point
 def main(argv) -> int:
     parser = cli.make_parser("python -m pneumonia_tf.reproduce", __doc__)
-    parser.add_argument("study", help="table1, transfer, seed000, seed001, seed003 (experiments/*.toml)")
-    parser.add_argument("--profile", default="smoke", choices=["smoke", "quick", "paper"])
+    parser.add_argument("study", help=f"a study in experiments/: {', '.join(studies())}")
+    parser.add_argument("--profile", default="smoke", help="a profile of the study's file (smoke, quick, paper)")
     parser.add_argument("--data", help="data set (default: the profile's; smoke uses the synthetic phantom)")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--runs", type=Path, default=Path("runs"))

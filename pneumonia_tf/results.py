@@ -1,5 +1,8 @@
 """Rebuild a study's comparison table from the run registry: paper value, reproduced mean +- sd over
-seeds, bootstrap 95% CI, and the difference, for every cell. Cells without a record show as missing.
+seeds, bootstrap 95% CI, the difference and a verdict (the paper's value within, above or below the
+CI), for every cell, under the study's metric averaging; below it, the study's departures from the
+paper, the profile's scale reductions, and the paper's image counts against the data's. Cells without
+a record show as missing.
 
 python -m pneumonia_tf.results STUDY [--profile P] [--runs runs/] [--out results/] [--check]
 
@@ -16,8 +19,10 @@ import numpy as np
 import pandas as pd
 
 from pneumonia_tf import cli
-from pneumonia_tf.experiments import experiment_path, load_experiment
+from pneumonia_tf.experiments import departures, experiment_path, load_experiment, studies
+from pneumonia_tf.metrics import metric_key
 from pneumonia_tf.models.cnn import TABLE1
+from pneumonia_tf.models.transfer import BASES
 from pneumonia_tf.records import atomic_write, read_json
 
 MISSING = "missing"
@@ -40,23 +45,47 @@ def table1_architecture(row: str) -> dict:
             "regularizers": f"L1 {spec['l1']}, L2 {spec['l2']}" if spec["l1"] or spec["l2"] else "-"}
 
 
-def _cells(name: str, paper, records: list[dict], metric: str) -> dict:
-    """The four columns of one metric: paper, reproduced (mean +- sd), 95% CI, difference."""
-    values = [r["test"]["at_0.5"][metric] for r in records]
+def metric_values(record: dict, metric: str, averaging: str) -> tuple[float, list[float] | None]:
+    """(value, 95% CI or None) of a column metric in one record: a test metric at threshold 0.5 under
+    the table's averaging, or a training-history endpoint "history:<column>:first|last" (no CI)."""
+    if metric.startswith("history:"):
+        _, column, end = metric.split(":")
+        history = record["history"]
+        return float(history[0 if end == "first" else -1][column]), None
+    test, key = record["test"]["at_0.5"], metric_key(metric, averaging)
+    return test[key], test["ci"][key]
+
+
+def verdict(paper: float, low: float, high: float) -> str:
+    """Where the paper's value lies against the reproduced 95% CI."""
+    return "within CI" if low <= paper <= high else ("paper above CI" if paper > high else "paper below CI")
+
+
+def _cells(name: str, paper, records: list[dict], metric: str, averaging: str) -> dict:
+    """The five columns of one metric: paper, reproduced (mean +- sd over seeds), 95% CI (bootstrap,
+    averaged over seeds), difference, verdict."""
     out = {f"{name} paper": f"{paper:.3f}" if paper is not None else "n/a"}
-    if not values:
-        return {**out, f"{name} reproduced": MISSING, f"{name} 95% CI": MISSING, f"{name} diff": MISSING}
+    if not records:
+        return {**out, **{f"{name} {part}": MISSING for part in ("reproduced", "95% CI", "diff", "verdict")}}
+    values, cis = zip(*(metric_values(r, metric, averaging) for r in records))
     mean = float(np.mean(values))
     spread = f" ± {np.std(values, ddof=1):.3f}" if len(values) > 1 else ""
-    lows, highs = zip(*(r["test"]["at_0.5"]["ci"][metric] for r in records))
-    return {**out, f"{name} reproduced": f"{mean:.3f}{spread} (n={len(values)})",
-            f"{name} 95% CI": f"{np.mean(lows):.3f}-{np.mean(highs):.3f}",
-            f"{name} diff": f"{mean - paper:+.3f}" if paper is not None else "n/a"}
+    out[f"{name} reproduced"] = f"{mean:.3f}{spread} (n={len(values)})"
+    if cis[0] is None:
+        low = high = None
+        out[f"{name} 95% CI"] = "n/a (history)"
+    else:
+        low, high = float(np.mean([c[0] for c in cis])), float(np.mean([c[1] for c in cis]))
+        out[f"{name} 95% CI"] = f"{low:.3f}-{high:.3f}"
+    out[f"{name} diff"] = f"{mean - paper:+.3f}" if paper is not None else "n/a"
+    out[f"{name} verdict"] = verdict(paper, low, high) if paper is not None and low is not None else "n/a"
+    return out
 
 
 def build_table(experiment: dict, records: dict[str, list[dict]]) -> pd.DataFrame:
     """One row per table row of the experiment; see the module docstring for the columns."""
     spec, paper = experiment["table"], experiment.get("paper", {})
+    averaging = spec.get("averaging", "binary")
     rows = []
     for number, row in enumerate(spec["rows"], 1):
         line = {"No": number, "cell": row}
@@ -65,20 +94,59 @@ def build_table(experiment: dict, records: dict[str, list[dict]]) -> pd.DataFram
         for column in spec["columns"]:
             cell = column["cell"].format(row=row)
             line.update(_cells(column["name"], paper.get(cell, {}).get(column["metric"]), records.get(cell, []),
-                               column["metric"]))
+                               column["metric"], averaging))
         rows.append(line)
     return pd.DataFrame(rows)
 
 
 def title(experiment: dict, profile: str, records: dict[str, list[dict]]) -> str:
-    synthetic = any(r.get("synthetic_data") for rs in records.values() for r in rs)
-    note = " — SYNTHETIC PHANTOM DATA: NOT COMPARABLE TO ANY PAPER" if synthetic else ""
-    return f"{experiment['title']} (profile {profile}; metrics at threshold 0.5 on the test split){note}"
+    """The table's heading: study, profile, how metrics are computed, and the loud notices (synthetic
+    data; transfer bases randomly initialised)."""
+    all_records = [r for rs in records.values() for r in rs]
+    notes = []
+    if any(r.get("synthetic_data") for r in all_records):
+        notes.append("SYNTHETIC PHANTOM DATA: NOT COMPARABLE TO ANY PAPER")
+    if any(r.get("config", {}).get("model") in BASES and not r["config"].get("weights") for r in all_records):
+        notes.append("BASES RANDOMLY INITIALISED, NOT IMAGENET: NOT COMPARABLE TO THE PAPER")
+    averaging = experiment["table"].get("averaging", "binary")
+    how = "binary (PNEUMONIA class)" if averaging == "binary" else f"{averaging}-averaged over both classes"
+    heading = (f"{experiment['title']} (profile {profile}; metrics at threshold 0.5 on the test split; "
+               f"precision, recall and F1 {how})")
+    return heading + "".join(f" — {note}" for note in notes)
 
 
-def write_outputs(table: pd.DataFrame, heading: str, out: Path) -> str:
+def count_checks(experiment: dict, records: dict[str, list[dict]]) -> list[str]:
+    """The image counts the paper states ([counts]: {split or "all": {class: n} or n}) against the
+    data's official splits, one line per count."""
+    stated = {k: v for k, v in experiment.get("counts", {}).items() if k != "source"}
+    record = next((r for rs in records.values() for r in rs if "official" in r.get("data", {})), None)
+    if not stated or record is None:
+        return []
+    official = record["data"]["official"]
+    lines = []
+    for split, classes in stated.items():
+        splits = list(official.values()) if split == "all" else [official.get(split, {})]
+        if not isinstance(classes, dict):
+            classes = {"images": classes}
+        for class_name, count in classes.items():
+            have = sum(s.get("images", 0) if class_name == "images" else s.get(class_name, {}).get("images", 0)
+                       for s in splits)
+            mark = "same" if have == count else f"differs by {have - count:+d}"
+            lines.append(f"{split} {class_name}: paper {count}, data {have} ({mark})")
+    return [f"image counts (paper, {experiment['counts'].get('source', '')}): " + "; ".join(lines)]
+
+
+def notes(experiment: dict, profile: str, records: dict[str, list[dict]]) -> str:
+    """The Markdown under a table: departures from the paper, the profile's scale reductions, counts."""
+    lines = departures(experiment, profile) + count_checks(experiment, records)
+    if experiment["table"].get("note"):
+        lines.append(experiment["table"]["note"])
+    return "".join(f"- {line}\n" for line in lines)
+
+
+def write_outputs(table: pd.DataFrame, heading: str, out: Path, footer: str = "") -> str:
     """table.md, table.csv, table.tex under `out` (atomic, deterministic); returns the Markdown."""
-    markdown = f"# {heading}\n\n{table.to_markdown(index=False)}\n"
+    markdown = f"# {heading}\n\n{table.to_markdown(index=False, disable_numparse=True)}\n" + (f"\n{footer}" if footer else "")
     atomic_write(out / "table.md", markdown)
     atomic_write(out / "table.csv", table.to_csv(index=False))
     latex = table.to_latex(index=False, caption=heading.replace("_", r"\_"), label="tab:results")
@@ -103,7 +171,7 @@ def gather_figures(runs: Path, study: str, profile: str, out: Path) -> int:
 @cli.entry_point
 def main(argv) -> int:
     parser = cli.make_parser("python -m pneumonia_tf.results", __doc__)
-    parser.add_argument("study", help="table1, transfer, seed000, seed001, seed003")
+    parser.add_argument("study", help=f"a study in experiments/: {', '.join(studies())}")
     parser.add_argument("--profile", help="default: every profile with runs")
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--out", type=Path, default=Path("results"))
@@ -118,7 +186,7 @@ def main(argv) -> int:
         records = read_records(args.runs, study, profile)
         table = build_table(experiment, records)
         out = args.out / study / profile
-        print(write_outputs(table, title(experiment, profile, records), out))
+        print(write_outputs(table, title(experiment, profile, records), out, notes(experiment, profile, records)))
         gather_figures(args.runs, study, profile, out)
         missing += int((table == MISSING).any(axis=1).sum())
     if args.check and missing:

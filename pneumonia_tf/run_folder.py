@@ -22,7 +22,7 @@ class Run:
 
     @property
     def config(self) -> dict:
-        """The resolved training config (pneumonia_tf.train.DEFAULTS keys)."""
+        """The resolved training config (pneumonia_tf.config.DEFAULTS keys)."""
         return self.record["config"]
 
     def model(self) -> keras.Model:

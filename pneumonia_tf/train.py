@@ -1,6 +1,8 @@
 """Train one model and write a complete run folder.
 
 python -m pneumonia_tf.train --model NAME --data PATH|synthetic --image-size N --epochs E --seed S --out runs/NAME
+python -m pneumonia_tf.train --config experiments/STUDY.toml --profile P --cell C [--data PATH] --out runs/X
+    (exactly the config `reproduce STUDY --profile P` trains for cell C; config keys: pneumonia_tf.config)
 
 The run folder holds config.json (resolved), data_summary.json (with skipped files), history.csv,
 tensorboard/, model.keras (best validation epoch), figures/, and record.json (config, seed, package
@@ -9,7 +11,6 @@ with one is finished and is not redone unless --force. An interrupted run resume
 """
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import time
@@ -19,71 +20,19 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
-from pneumonia_tf import cli
-from pneumonia_tf.callbacks import AtFitEnd, ResumableEarlyStopping, SaturationThresholdUnfreeze, step_decay
-from pneumonia_tf.data.pipeline import make_dataset, split_rescale
-from pneumonia_tf.data.sources import load
+from pneumonia_tf import CLASSES, cli
+from pneumonia_tf.callbacks import (AtFitEnd, ResumableEarlyStopping, SaturationThresholdUnfreeze, read_history,
+                                    step_decay)
+from pneumonia_tf.config import parse_assignment, resolve
 from pneumonia_tf.data.synthetic import NOTICE
 from pneumonia_tf.distribute import fitting, get_strategy, is_chief, scratch_folder
 from pneumonia_tf.errors import UserError
 from pneumonia_tf.evaluate import evaluate, format_metrics, predict
-from pneumonia_tf.models import build, default_channels
-from pneumonia_tf.models.transfer import BASES
+from pneumonia_tf.experiments import cell_config, load_experiment
+from pneumonia_tf.inputs import build_model, datasets_for
 from pneumonia_tf.records import atomic_write, provenance, read_json, write_json
 from pneumonia_tf.run_folder import open_run
 from pneumonia_tf.training import class_weights, compile_model, make_optimizer
-
-DEFAULTS = dict(
-    model="model1", data="synthetic", image_size=128, channels=None, epochs=5, batch_size=32, seed=0,
-    optimizer="adam", learning_rate=1e-3, clipnorm=None, weight_decay=None, mixed_precision=None,
-    augmentation={}, normalization=None, val_fraction=0.1, class_weight=True, oversample=False,
-    extra_train=[], early_stopping_patience=None, monitor="val_auc", lr_step=None, unfreeze=None,
-    weights="imagenet", model_options={}, deterministic=True, strict=False, jit_compile="auto",
-    threshold_rule="youden", resamples=1000, strategy="default", steps_per_execution=1,
-    decoded_cache=True,  # False: decode every file in this run instead of reading the persistent cache
-)
-
-
-def resolve(overrides: dict) -> dict:
-    """DEFAULTS updated with `overrides`; unknown keys are an error; channels and normalization
-    filled in from the model (ImageNet bases use their own preprocess_input)."""
-    unknown = set(overrides) - set(DEFAULTS)
-    if unknown:
-        raise UserError(f"unknown config key(s): {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}")
-    config = {**DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
-    config["channels"] = config["channels"] or default_channels(config["model"])
-    if str(config["weights"]).lower() == "none":
-        config["weights"] = None
-    if config["normalization"] is None and config["model"] in BASES and "rescale" not in config["augmentation"]:
-        config["normalization"] = config["model"]
-    return config
-
-
-def datasets_for(config: dict, data=None):
-    """(Data, train, val, test datasets) for a resolved config; `data` reuses an already loaded Data."""
-    data = data or load(config["data"], image_size=config["image_size"], val_fraction=config["val_fraction"],
-                        seed=config["seed"], strict=config["strict"])
-    augmentation, normalization = split_rescale(config["augmentation"], config["normalization"])
-    common = dict(image_size=config["image_size"], channels=config["channels"], batch_size=config["batch_size"],
-                  normalization=normalization, decoded_cache=config.get("decoded_cache", True),
-                  mean_std=data.mean_std if normalization == "standardize" else None)
-    train = data.split("train")
-    for extra in config["extra_train"]:  # e.g. generated/ from the DCGAN module
-        train = pd.concat([train, load(extra, image_size=config["image_size"]).index], ignore_index=True)
-    train_ds = make_dataset(train["path"], train["label"], shuffle=True, seed=config["seed"],
-                            augmentation=augmentation, oversample=config["oversample"], **common)
-    val, test = data.split("val"), data.split("test")
-    return data, train_ds, make_dataset(val["path"], val["label"], **common), \
-        make_dataset(test["path"], test["label"], **common)
-
-
-def _build(config: dict) -> keras.Model:
-    options = dict(config["model_options"])
-    if config["model"] in BASES:
-        options.setdefault("weights", config["weights"])
-    shape = (config["image_size"], config["image_size"], config["channels"])
-    return build(config["model"], shape, **options)
-
 
 FIT_DONE = "fit_done.json"  # training finished and model.keras saved; a rerun goes straight to evaluation
 
@@ -100,11 +49,15 @@ def _save_trained_model(model: keras.Model, out: Path) -> None:
     write_json(out / FIT_DONE, {"best_checkpoint": best.exists()})
 
 
+def _label_counts(frame) -> dict:
+    """{class name: images} of a frame of (path, label)."""
+    return {name: int((frame["label"] == label).sum()) for label, name in enumerate(CLASSES)}
+
+
 def _callbacks(config: dict, out: Path) -> list:
     history = out / "history.csv"
-    best = None
-    if history.exists():  # resuming: a worse epoch after the restart must not replace the best model
-        best = float(pd.read_csv(history)[config["monitor"]].max())
+    previous = read_history(history)  # resuming: a worse epoch after the restart must not replace the best model
+    best = None if previous is None else float(previous[config["monitor"]].max())
     # The learning-rate callbacks come first: the scheduler writes logs["learning_rate"] (the rate after any
     # unfreeze) at epoch end, and the CSV logger after it records it. Without lr_step it keeps the rate.
     callbacks = [step_decay(**config["lr_step"]) if config["lr_step"] else
@@ -163,16 +116,18 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
         keras.mixed_precision.set_global_policy(config["mixed_precision"])  # mixed_float16 / mixed_bfloat16
     start = time.time()
     try:
-        data, train_ds, val_ds, test_ds = datasets_for(config)
+        inputs = datasets_for(config)
+        data, train_ds, val_ds, test_ds = inputs.data, inputs.train, inputs.val, inputs.test
         write_json(out / "config.json", config)
         summary = data.summary()
         write_json(out / "data_summary.json", summary)
-        weights = class_weights(data.split("train")["label"]) if config["class_weight"] else None
+        # from the labels actually trained on (train_data / extra_train images included)
+        weights = class_weights(inputs.train_frame["label"]) if config["class_weight"] else None
         if (out / FIT_DONE).exists():  # killed after training, before its record: evaluate, never retrain
             print(f"{out}: training finished before ({FIT_DONE}); evaluating the saved model")
         else:
             with strategy.scope():  # default / mirrored / multiworker (TF_CONFIG)
-                model = _build(config)
+                model = build_model(config)
                 compile_model(model, make_optimizer(config["optimizer"], config["learning_rate"],
                                                     config["clipnorm"], config["weight_decay"]),
                               jit_compile=config["jit_compile"], steps_per_execution=config["steps_per_execution"])
@@ -193,7 +148,8 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
     history = pd.read_csv(out / "history.csv").drop_duplicates("epoch", keep="last")
     atomic_write(out / "history.csv", history.to_csv(index=False))
     record = {"config": config, "seed": config["seed"], **provenance(), "synthetic_data": data.synthetic,
-              "data": {key: summary[key] for key in ("root", "splits", "skipped", "official_shared_patients")},
+              "data": {key: summary[key] for key in ("root", "official", "splits", "skipped", "official_shared_patients")},
+              "trained_on": _label_counts(inputs.train_frame),
               "class_weight": weights,
               "mean_std": data.mean_std if config["normalization"] == "standardize" else None,
               "epochs_trained": int(len(history)),
@@ -205,26 +161,26 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
     return record
 
 
-def parse_value(text: str):
-    """--set values are JSON when they parse (numbers, lists, objects, true/null), else strings."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def parse_assignment(item: str) -> tuple[str, object]:
-    """"KEY=VALUE" (--set) -> (key, parsed value); resolve() checks the key."""
-    key, equals, value = item.partition("=")
-    if not equals:
-        raise UserError(f"--set {item!r}: expected KEY=VALUE")
-    return key, parse_value(value)
+def config_from_file(path: Path, profile: str | None, cell: str | None, data: str | None,
+                     generated: Path | None) -> dict:
+    """The training config an experiments/ file gives: a study's cell for a profile (the config
+    `reproduce` trains), or the [train] table of a file without cells."""
+    experiment = load_experiment(path)
+    if "cells" not in experiment:
+        if profile or cell:
+            raise UserError(f"{path}: has no [cells]; --profile and --cell apply to study files only")
+        return dict(experiment.get("train", {}))
+    return cell_config(experiment, profile or "paper", cell, data, generated)
 
 
 @cli.entry_point
 def main(argv) -> int:
     parser = cli.make_parser("python -m pneumonia_tf.train", __doc__)
-    parser.add_argument("--config", type=Path, help="an experiments/*.toml file; its [train] table is the base")
+    parser.add_argument("--config", type=Path, help="an experiments/*.toml file: a study (with --cell) or a [train] table")
+    parser.add_argument("--profile", help="with a study --config: its profile (default paper)")
+    parser.add_argument("--cell", help="with a study --config: train exactly what `reproduce` trains for this cell")
+    parser.add_argument("--generated", type=Path, help="DCGAN image folder for cells that use it "
+                                                       "(default generated/<study>-<profile>, as reproduce)")
     parser.add_argument("--model")
     parser.add_argument("--data", help="Kermany folder or zip, RSNA folder, or synthetic")
     parser.add_argument("--image-size", type=int)
@@ -240,10 +196,7 @@ def main(argv) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--force", action="store_true", help="retrain even if the run is finished")
     args = parser.parse_args(argv)
-    overrides = {}
-    if args.config:
-        from pneumonia_tf.experiments import load_experiment
-        overrides.update(load_experiment(args.config).get("train", {}))
+    overrides = config_from_file(args.config, args.profile, args.cell, args.data, args.generated) if args.config else {}
     for key in ("model", "data", "image_size", "epochs", "batch_size", "learning_rate", "seed", "mixed_precision",
                 "clipnorm", "strategy"):
         if getattr(args, key) is not None:

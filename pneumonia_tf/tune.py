@@ -26,7 +26,9 @@ from pneumonia_tf.callbacks import SaturationThresholdUnfreeze
 from pneumonia_tf.data.index import DataError
 from pneumonia_tf.data.sources import load
 from pneumonia_tf.distribute import STRATEGIES, fitting, get_strategy
+from pneumonia_tf.config import resolve
 from pneumonia_tf.experiments import load_experiment
+from pneumonia_tf.inputs import build_model, datasets_for
 from pneumonia_tf.records import atomic_write, read_json, write_json
 from pneumonia_tf.training import compile_model, make_optimizer
 
@@ -90,15 +92,14 @@ class PneumoniaHyperModel(kt.HyperModel):
 
     def build(self, hp):
         config = self._config(hp)
-        from pneumonia_tf.train import _build, resolve
-        model = _build(resolve(config))
+        model = build_model(resolve(config))
         return compile_model(model, make_optimizer(config["optimizer"], config["learning_rate"],
                                                    weight_decay=config["weight_decay"]))
 
     def fit(self, hp, model, *args, callbacks=(), **kwargs):
-        from pneumonia_tf.train import datasets_for, resolve
         config = resolve(self._config(hp))
-        _, train_ds, val_ds, _ = datasets_for(config, self.data)  # the same datasets training would use
+        inputs = datasets_for(config, self.data)  # the same datasets training would use
+        train_ds, val_ds = inputs.train, inputs.val
         callbacks = list(callbacks)
         if config["unfreeze"]:
             callbacks.append(SaturationThresholdUnfreeze(**config["unfreeze"], verbose=0))

@@ -40,3 +40,10 @@ def make_kermany(root: Path, splits=("train", "test"), names=None, per_class: in
             write_image(root / split / names["NORMAL"] / f"IM-{i:04d}-0001.jpeg", 90)
             write_image(root / split / names["PNEUMONIA"] / f"person{i}_bacteria_{i}.jpeg", 160)
     return root
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    """The built-in phantom, 40 training images per class at 32 px (a pneumonia_tf.data.sources.Data)."""
+    from pneumonia_tf.data.sources import load
+    return load("synthetic:40", image_size=32)

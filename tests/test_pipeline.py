@@ -72,11 +72,6 @@ def test_oversampling_balances_classes():
     assert set(paths[labels == 0]) == {"f0", "f1"}
 
 
-@pytest.fixture(scope="module")
-def synthetic():
-    return load("synthetic:40", image_size=32)
-
-
 def test_synthetic_phantom_balanced_with_masks(synthetic):
     index = synthetic.index
     assert synthetic.synthetic
@@ -147,3 +142,20 @@ def test_tiny_model_learns_the_phantom_well_above_chance():
     scores = model.predict(make_dataset(test["path"], test["label"], **kwargs), verbose=0)[:, 0]
     auc = roc_auc_score(test["label"], scores)
     assert auc > 0.8, auc
+
+
+def test_class_augmentation_changes_only_that_class(synthetic):
+    """Seed 002 flips NORMAL images only: with a certain flip for NORMAL, NORMAL images are mirrored and
+    PNEUMONIA images are untouched."""
+    test = synthetic.split("test")
+    common = dict(image_size=32, batch_size=64)
+    plain = next(iter(make_dataset(test["path"], test["label"], **common)))
+    flipped = next(iter(make_dataset(test["path"], test["label"], class_augmentation={"NORMAL": {"horizontal_flip": 1.0}},
+                                     **common)))
+    x, y = plain[0].numpy(), plain[1].numpy()
+    xf = flipped[0].numpy()
+    assert (y == 0).any() and (y == 1).any()
+    np.testing.assert_allclose(xf[y == 0], x[y == 0][:, :, ::-1], atol=1e-5)
+    np.testing.assert_array_equal(xf[y == 1], x[y == 1])
+    with pytest.raises(Exception, match="unknown class 'HEALTHY'"):
+        make_dataset(test["path"], test["label"], class_augmentation={"HEALTHY": {"horizontal_flip": True}}, **common)

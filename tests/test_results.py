@@ -30,7 +30,7 @@ def test_every_experiment_resolves_for_every_profile():
             cells = cell_configs(experiment, profile, data="x")
             assert cells and all(c["data"] == "x" for c in cells.values())
         assert set(experiment["paper"]) <= set(experiment["cells"]), study
-    assert len(cell_configs(load_experiment(experiment_path("table1")), "smoke")) == 12
+    assert len(cell_configs(load_experiment(experiment_path("table1")), "smoke")) == 18  # 6 real, 6 DCGAN, 6 both
 
 
 TINY = """
@@ -76,3 +76,22 @@ def test_killed_reproduction_redoes_no_finished_cell(tmp_path, monkeypatch):
     assert trained == ["b", "c"]  # a was finished before the kill and is not redone
     assert (tmp_path / "runs" / "tiny" / "smoke" / "a" / "0" / "record.json").read_bytes() == first
     assert all(r.exists() for r in records) and len(records) == 3
+
+
+def test_seed000_table_holds_history_endpoints_and_counts_are_checked():
+    """History columns read the first and last epoch of a record's history (no CI, so no verdict); the
+    paper's stated counts are compared with the data's official splits."""
+    from pneumonia_tf.results import build_table, count_checks, verdict
+    experiment = load_experiment(experiment_path("seed000"))
+    ci = {"accuracy": [0.97, 0.99], "loss": [0.1, 0.3]}
+    record = {"history": [{"loss": 0.5, "val_loss": 0.4, "accuracy": 0.8, "val_accuracy": 0.85},
+                          {"loss": 0.2, "val_loss": 0.1, "accuracy": 0.95, "val_accuracy": 0.96}],
+              "test": {"at_0.5": {"accuracy": 0.98, "loss": 0.2, "ci": ci}},
+              "data": {"official": {"train": {"images": 5216}, "test": {"images": 624}}}}
+    row = build_table(experiment, {"cnn": [record]}).iloc[0]
+    assert row["Test accuracy verdict"] == "within CI" and row["Test loss verdict"] == "paper above CI"
+    assert row["Train loss, epoch 1 reproduced"] == "0.500 (n=1)" and row["Val accuracy, last epoch reproduced"] == "0.960 (n=1)"
+    assert row["Train loss, last epoch verdict"] == "n/a" and row["Train loss, last epoch diff"] == "+0.078"
+    assert count_checks(experiment, {"cnn": [record]}) == [
+        "image counts (paper, 000:41): all images: paper 5863, data 5840 (differs by -23)"]
+    assert verdict(0.5, 0.6, 0.7) == "paper below CI" and verdict(0.65, 0.6, 0.7) == "within CI"

@@ -11,7 +11,9 @@ import pytest
 from pneumonia_tf.callbacks import ResumableEarlyStopping, SaturationThresholdUnfreeze, step_decay
 from pneumonia_tf.models import build
 from pneumonia_tf.models.transfer import base_layers, set_base_trainable
-from pneumonia_tf.train import _callbacks, resolve, train
+from pneumonia_tf.config import resolve
+from pneumonia_tf.errors import UserError
+from pneumonia_tf.train import _callbacks, train
 from pneumonia_tf.training import class_weights, compile_model, make_optimizer
 
 
@@ -101,6 +103,41 @@ def test_early_stopping_patience_survives_a_restart(tmp_path):
     assert stopping[0].history_csv == history and stopping[0].patience == 2
     with pytest.raises(ValueError, match="mode 'min' or 'max'"):
         ResumableEarlyStopping(history, monitor="val_auc")
+
+
+def test_early_stopping_in_a_fresh_run(tmp_path):
+    """CSVLogger creates an empty history.csv when fit begins; early stopping and the checkpoint must
+    read that as 'no epochs yet' (they raised EmptyDataError, so no study could use early stopping)."""
+    record = train(dict(SMOKE, epochs=4, early_stopping_patience=1), tmp_path / "run", verbose=0)
+    assert 2 <= record["epochs_trained"] <= 4
+
+
+def test_class_weights_come_from_the_images_trained_on(tmp_path, synthetic):
+    """Seed 004 after DCGAN trains on generated images only: the class weights (when asked for) and the
+    record's counts must be those of the generated images, not of the real train split."""
+    import shutil
+    generated = tmp_path / "generated"
+    train_split = synthetic.split("train")
+    for label, name, count in ((0, "NORMAL", 12), (1, "PNEUMONIA", 4)):
+        (generated / name).mkdir(parents=True)
+        for i, path in enumerate(train_split.loc[train_split["label"] == label, "path"][:count]):
+            shutil.copyfile(path, generated / name / f"{i}.png")
+    config = dict(SMOKE, epochs=1, augmentation={}, class_weight=True, train_data=[str(generated)])
+    record = train(config, tmp_path / "run", verbose=0)
+    assert record["trained_on"] == {"NORMAL": 12, "PNEUMONIA": 4}
+    assert record["class_weight"] == {0: pytest.approx(16 / 24), 1: pytest.approx(2.0)}
+    with pytest.raises(UserError, match="class_weight and oversample both balance"):
+        resolve(dict(config, oversample=True))
+
+
+def test_train_fraction_keeps_each_class_share(synthetic):
+    from pneumonia_tf.inputs import training_frame
+    full = training_frame(resolve(dict(SMOKE)), synthetic)
+    part = training_frame(resolve(dict(SMOKE, train_fraction=0.25, seed=3)), synthetic)
+    assert set(part["path"]) < set(full["path"])
+    for label in (0, 1):
+        assert (part["label"] == label).sum() == round(0.25 * (full["label"] == label).sum())
+    assert part["path"].tolist() == training_frame(resolve(dict(SMOKE, train_fraction=0.25, seed=3)), synthetic)["path"].tolist()
 
 
 def test_class_weights_balance_the_classes():
@@ -214,7 +251,7 @@ def test_train_cli_with_an_experiment_file(tmp_path, capsys):
     assert main(["--model", "model1", "--data", str(tmp_path / "absent"), "--out", str(tmp_path / "x")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
     assert main(["--set", "colour=1", "--out", str(tmp_path / "y")]) == 2
-    assert "unknown config key(s): colour" in capsys.readouterr().err
+    assert "unknown key 'colour'" in capsys.readouterr().err
 
 
 def test_run_killed_after_training_before_its_record_is_evaluated_not_retrained(tmp_path, monkeypatch):

@@ -20,6 +20,7 @@ from pneumonia_tf.data.cache import cache_dir
 from pneumonia_tf.data.decode import decode_resized
 from pneumonia_tf.data.decoded_cache import fill as decoded_cache_fill
 from pneumonia_tf.data.decoded_cache import read_entry
+from pneumonia_tf.data.index import label_of
 from pneumonia_tf.errors import UserError
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -84,10 +85,13 @@ def oversample_minority(paths, labels, seed: int):
 def make_dataset(paths, labels, *, image_size: int, channels: int = 1, batch_size: int = 32,
                  shuffle: bool = False, seed: int = 0, augmentation: dict | None = None,
                  normalization="unit", mean_std=None, cache: str | bool = "memory",
-                 oversample: bool = False, decoded_cache: bool = True) -> tf.data.Dataset:
+                 oversample: bool = False, decoded_cache: bool = True,
+                 class_augmentation: dict | None = None) -> tf.data.Dataset:
     """Batched dataset of (images (N, S, S, C) float32, labels (N,) float32).
 
     augmentation: ImageDataGenerator-style kwargs (see ImageDataGeneratorAugmentation), or None.
+    class_augmentation: {class name: kwargs}, applied after `augmentation` to that class's images only
+    (seed 002 flips NORMAL images, and only those).
     cache: "memory", "file" (under the cache dir, keyed by the paths, size and channels) or False.
     decoded_cache: read (and first fill) the persistent decoded cache; False decodes every file here."""
     paths, labels = list(map(str, paths)), np.asarray(labels, dtype=np.int64)
@@ -115,8 +119,20 @@ def make_dataset(paths, labels, *, image_size: int, channels: int = 1, batch_siz
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: (augment(xy[0], seed=s), xy[1]),
                                                  num_parallel_calls=AUTOTUNE)
+    for label, kwargs in _class_augmentations(class_augmentation):
+        augment_class = ImageDataGeneratorAugmentation(**kwargs)
+        seeds = tf.data.Dataset.random(seed=seed + 1 + label, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, seeds).map(
+            lambda xy, s, label=label, layer=augment_class: (
+                tf.where(tf.equal(xy[1], label)[:, None, None, None], layer(xy[0], seed=s), xy[0]), xy[1]),
+            num_parallel_calls=AUTOTUNE)
     ds = ds.map(lambda x, y: (normalize(x), y), num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
+
+
+def _class_augmentations(class_augmentation: dict | None) -> list[tuple[int, dict]]:
+    """{class name: kwargs} -> [(label, kwargs)]; an unknown class name is an error."""
+    return [(label_of(name, "class_augmentation"), kwargs) for name, kwargs in (class_augmentation or {}).items()]
 
 
 def mean_std(paths, image_size: int, channels: int = 1) -> tuple[float, float]:

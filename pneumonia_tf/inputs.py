@@ -1,0 +1,64 @@
+"""What a resolved training config reads: its data, its batched datasets and its model. Used by
+train, evaluate, tune and lr_find, so each of them sees exactly what training saw."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import pandas as pd
+import tensorflow as tf
+
+from pneumonia_tf.data.pipeline import make_dataset, split_rescale
+from pneumonia_tf.data.sources import Data, load
+from pneumonia_tf.models import build
+from pneumonia_tf.models.transfer import BASES
+
+
+@dataclass
+class Inputs:
+    """data: the loaded data set; train_frame: the images trained on (path, label, ...) after
+    train_data / extra_train; train, val, test: batched datasets of (images, labels)."""
+    data: Data
+    train_frame: pd.DataFrame
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    test: tf.data.Dataset
+
+
+def training_frame(config: dict, data: Data) -> pd.DataFrame:
+    """The images a config trains on: the data's train split, or the train_data sources instead of it
+    (seed 004 after DCGAN: generated images only), plus the extra_train sources."""
+    load_train = lambda source: load(source, image_size=config["image_size"]).index  # noqa: E731
+    parts = [load_train(source) for source in config["train_data"]] or [data.split("train")]
+    parts += [load_train(source) for source in config["extra_train"]]
+    frame = pd.concat(parts, ignore_index=True)
+    if config["train_fraction"] < 1:  # the same fraction of each class, drawn with the run's seed
+        frame = frame.groupby("label", group_keys=False).sample(frac=config["train_fraction"],
+                                                                random_state=config["seed"]).sort_index()
+    return frame.reset_index(drop=True)
+
+
+def datasets_for(config: dict, data: Data | None = None) -> Inputs:
+    """Inputs of a resolved config; `data` reuses an already loaded Data."""
+    data = data or load(config["data"], image_size=config["image_size"], val_fraction=config["val_fraction"],
+                        seed=config["seed"], strict=config["strict"])
+    augmentation, normalization = split_rescale(config["augmentation"], config["normalization"])
+    common = dict(image_size=config["image_size"], channels=config["channels"], batch_size=config["batch_size"],
+                  normalization=normalization, decoded_cache=config.get("decoded_cache", True),
+                  mean_std=data.mean_std if normalization == "standardize" else None)
+    train = training_frame(config, data)
+    train_ds = make_dataset(train["path"], train["label"], shuffle=True, seed=config["seed"],
+                            augmentation=augmentation, class_augmentation=config.get("class_augmentation"),
+                            oversample=config["oversample"], **common)
+    val, test = data.split("val"), data.split("test")
+    return Inputs(data, train, train_ds, make_dataset(val["path"], val["label"], **common),
+                  make_dataset(test["path"], test["label"], **common))
+
+
+def build_model(config: dict) -> keras.Model:
+    """The (uncompiled) model of a resolved config."""
+    options = dict(config["model_options"])
+    if config["model"] in BASES:
+        options.setdefault("weights", config["weights"])
+    shape = (config["image_size"], config["image_size"], config["channels"])
+    return build(config["model"], shape, **options)
