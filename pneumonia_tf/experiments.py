@@ -17,7 +17,8 @@ from pneumonia_tf.errors import UserError
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 TOP_LEVEL = {"study", "title", "dcgan", "train", "dcgan_config", "profiles", "cells", "table", "paper", "counts",
-             "ledger", "tune"}
+             "ledger", "tune", "explain"}
+EXPLAIN_KEYS = {"method", "n_grid", "n_score"}  # pneumonia_tf.cam.__main__.explain
 PROFILE_KEYS = {"data", "train", "dcgan_config", "ledger"}
 DCGAN_KEYS = {"image_size", "epochs", "num_images", "batch_size", "max_real_images"}
 TABLE_KEYS = {"rows", "columns", "describe", "averaging", "note"}
@@ -53,6 +54,7 @@ def check_experiment(experiment: dict, name: str) -> None:
     check_train_config(experiment.get("train", {}), f"{name}: [train]")
     check_keys(experiment.get("dcgan_config", {}), DCGAN_KEYS, f"{name}: [dcgan_config]")
     check_keys(experiment.get("tune", {}), TUNE_KEYS, f"{name}: [tune]")
+    check_keys(experiment.get("explain", {}), EXPLAIN_KEYS, f"{name}: [explain]")
     for profile, table in experiment.get("profiles", {}).items():
         where = f"{name}: [profiles.{profile}]"
         check_keys(table, PROFILE_KEYS, where)

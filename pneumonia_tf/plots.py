@@ -28,11 +28,11 @@ def save(fig, path: str | Path) -> Path:
 def training_curves(history: pd.DataFrame, path) -> Path:
     """Loss and accuracy per epoch, train vs validation."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key in zip(axes, ("loss", "accuracy")):
+    for ax, key, unit in zip(axes, ("loss", "accuracy"), ("binary cross-entropy (nats)", "fraction correct")):
         for prefix, label in (("", "train"), ("val_", "validation")):
             if prefix + key in history:
                 ax.plot(history["epoch"] + 1, history[prefix + key], marker="o", label=label)
-        ax.set(xlabel="epoch", ylabel=key, title=key)
+        ax.set(xlabel="epoch", ylabel=f"{key}: {unit}", title=key)
         ax.legend()
     return save(fig, path)
 
@@ -41,19 +41,23 @@ def confusion(labels, scores, threshold: float, path) -> Path:
     fig, ax = plt.subplots(figsize=(4, 4))
     ConfusionMatrixDisplay.from_predictions(labels, np.asarray(scores) >= threshold, display_labels=CLASSES,
                                             ax=ax, colorbar=False)
-    ax.set_title(f"threshold {threshold:.3f}")
+    ax.set_title(f"test split, threshold {threshold:.3f}")
     return save(fig, path)
 
 
 def roc(labels, scores, path) -> Path:
     fig, ax = plt.subplots(figsize=(4, 4))
-    RocCurveDisplay.from_predictions(labels, scores, ax=ax, plot_chance_level=True)
+    RocCurveDisplay.from_predictions(labels, scores, ax=ax, plot_chance_level=True, name="model")
+    ax.set(xlabel=f"false positive rate ({CLASSES[0]} called {CLASSES[1]})",
+           ylabel=f"true positive rate ({CLASSES[1]} found)", title="ROC, test split")
     return save(fig, path)
 
 
 def precision_recall(labels, scores, path) -> Path:
     fig, ax = plt.subplots(figsize=(4, 4))
-    PrecisionRecallDisplay.from_predictions(labels, scores, ax=ax, plot_chance_level=True)
+    PrecisionRecallDisplay.from_predictions(labels, scores, ax=ax, plot_chance_level=True, name="model")
+    ax.set(xlabel=f"recall ({CLASSES[1]} found)", ylabel=f"precision (of images called {CLASSES[1]})",
+           title="precision-recall, test split")
     return save(fig, path)
 
 

@@ -6,7 +6,8 @@ python -m pneumonia_tf.reproduce STUDY [--profile smoke|quick|paper] [--data PAT
 Each cell writes runs/<study>/<profile>/<cell>/<seed>/ (a training run folder with record.json). A cell
 with a record is finished and skipped, so a killed reproduction picks up where it stopped. Studies with
 dcgan = true train one DCGAN per class and generate images into generated/<study>-<profile>/ before
-the cells that train on them.
+the cells that train on them, and score them (runs/<study>/<profile>/dcgan/<CLASS>/quality.json).
+Studies whose paper shows Grad-CAM or CAM ([explain]) get each run's maps and scores in <run>/cam/.
 
 --shard I/N runs the I-th of N disjoint parts of the (seed, cell) list, so N processes or machines
 sharing runs/ and generated/ reproduce a study together; rerun a killed shard to finish its cells.
@@ -17,8 +18,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from pneumonia_tf import CLASSES, cli
-from pneumonia_tf.dcgan.run import real_images, trained_gan, write_images
+from pneumonia_tf.cam.__main__ import explain
+from pneumonia_tf.dcgan.run import quality_report, real_images, trained_gan, write_images
 from pneumonia_tf.data.synthetic import NOTICE
 from pneumonia_tf.data.cache import exclusive
 from pneumonia_tf.distribute import STRATEGIES
@@ -57,6 +62,26 @@ def _run_dcgans(experiment: dict, profile: str, data: str, out: Path, runs: Path
     return out
 
 
+def dcgan_quality(experiment: dict, profile: str, data: str, generated: Path, runs: Path, feature_run: Path | None,
+                  seed: int = 0) -> dict[str, dict]:
+    """{class: quality report} of each class's generated images against its real training images
+    (diversity, two-sample accuracy, Fréchet distance), in the features of `feature_run` (a trained
+    classifier of the study) when it is finished; written once to runs/dcgan/<CLASS>/quality.json."""
+    settings, reports = dcgan_settings(experiment, profile), {}
+    size = settings["image_size"]
+    for class_name in CLASSES:
+        target = runs / "dcgan" / class_name / "quality.json"
+        if not target.exists() and (generated / class_name / "manifest.json").exists():
+            paths = real_images(data, class_name, size, 1, seed)[:settings.get("max_real_images")]
+            images = np.stack([np.asarray(Image.open(p)) for p in sorted((generated / class_name).glob("*.png"))[:1000]])
+            fake = images[..., None].astype("float32") / 127.5 - 1.0
+            finished = feature_run if feature_run and (feature_run / "record.json").exists() else None
+            write_json(target, quality_report(paths, fake, size, finished, seed=seed))
+        if target.exists():
+            reports[class_name] = read_json(target)
+    return reports
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """"I/N" -> (I, N) with 1 <= I <= N."""
     index, _, count = text.partition("/")
@@ -89,8 +114,13 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
         out = study_runs / cell / str(seed)
         if not (out / "record.json").exists():
             print(f"=== {experiment['study']} / {profile} / {cell} / seed {seed}")
-        train(config, out, verbose=verbose)
+        record = train(config, out, verbose=verbose)
+        if "explain" in experiment and "worker" not in record:  # the paper shows Grad-CAM or CAM
+            explain(out, **experiment["explain"])
         records.append(out / "record.json")
+    if experiment.get("dcgan"):
+        real_cell = next(cell for cell in cells if not needs_dcgan(cell))
+        dcgan_quality(experiment, profile, data, generated, study_runs, study_runs / real_cell / "0")
     if data.startswith("synthetic"):
         print(NOTICE, file=sys.stderr)
     return records

@@ -24,16 +24,23 @@ from pneumonia_tf.metrics import metric_key
 from pneumonia_tf.models.cnn import TABLE1
 from pneumonia_tf.models.transfer import BASES
 from pneumonia_tf.records import atomic_write, read_json
+from pneumonia_tf.report import write_report
 
 MISSING = "missing"
 
 
+def read_runs(runs: Path, study: str, profile: str) -> dict[str, list[Path]]:
+    """{cell: [finished run folder per seed, by seed]} under runs/<study>/<profile>/<cell>/<seed>/."""
+    found: dict[str, list[Path]] = {}
+    for path in sorted((runs / study / profile).glob("*/*/record.json"), key=lambda p: (p.parts[-3], int(p.parts[-2]))):
+        found.setdefault(path.parts[-3], []).append(path.parent)
+    return found
+
+
 def read_records(runs: Path, study: str, profile: str) -> dict[str, list[dict]]:
     """{cell: [record per seed, by seed]} from runs/<study>/<profile>/<cell>/<seed>/record.json."""
-    found: dict[str, list[dict]] = {}
-    for path in sorted((runs / study / profile).glob("*/*/record.json"), key=lambda p: (p.parts[-3], int(p.parts[-2]))):
-        found.setdefault(path.parts[-3], []).append(read_json(path))
-    return found
+    return {cell: [read_json(folder / "record.json") for folder in folders]
+            for cell, folders in read_runs(runs, study, profile).items()}
 
 
 def table1_architecture(row: str) -> dict:
@@ -99,20 +106,41 @@ def build_table(experiment: dict, records: dict[str, list[dict]]) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def title(experiment: dict, profile: str, records: dict[str, list[dict]]) -> str:
-    """The table's heading: study, profile, how metrics are computed, and the loud notices (synthetic
-    data; transfer bases randomly initialised)."""
+def notices(records: dict[str, list[dict]]) -> list[str]:
+    """The loud notices a table carries: synthetic data; transfer bases randomly initialised."""
     all_records = [r for rs in records.values() for r in rs]
-    notes = []
+    found = []
     if any(r.get("synthetic_data") for r in all_records):
-        notes.append("SYNTHETIC PHANTOM DATA: NOT COMPARABLE TO ANY PAPER")
+        found.append("SYNTHETIC PHANTOM DATA: NOT COMPARABLE TO ANY PAPER")
     if any(r.get("config", {}).get("model") in BASES and not r["config"].get("weights") for r in all_records):
-        notes.append("BASES RANDOMLY INITIALISED, NOT IMAGENET: NOT COMPARABLE TO THE PAPER")
+        found.append("BASES RANDOMLY INITIALISED, NOT IMAGENET: NOT COMPARABLE TO THE PAPER")
+    return found
+
+
+def points(experiment: dict, records: dict[str, list[dict]]) -> pd.DataFrame:
+    """One row per table row and test-metric column with records: row, column, paper (or NaN), the
+    reproduced mean and the 95% CI (means over seeds), for the report's summary figure."""
+    spec, paper = experiment["table"], experiment.get("paper", {})
+    rows = []
+    for row in spec["rows"]:
+        for column in spec["columns"]:
+            cell = column["cell"].format(row=row)
+            if column["metric"].startswith("history:") or not records.get(cell):
+                continue
+            values, cis = zip(*(metric_values(r, column["metric"], spec.get("averaging", "binary")) for r in records[cell]))
+            rows.append({"row": row, "column": column["name"], "metric": column["metric"],
+                         "paper": paper.get(cell, {}).get(column["metric"], np.nan), "mean": float(np.mean(values)),
+                         "low": float(np.mean([c[0] for c in cis])), "high": float(np.mean([c[1] for c in cis]))})
+    return pd.DataFrame(rows, columns=["row", "column", "metric", "paper", "mean", "low", "high"])
+
+
+def title(experiment: dict, profile: str, records: dict[str, list[dict]]) -> str:
+    """The table's heading: study, profile, how metrics are computed, and the loud notices."""
     averaging = experiment["table"].get("averaging", "binary")
     how = "binary (PNEUMONIA class)" if averaging == "binary" else f"{averaging}-averaged over both classes"
     heading = (f"{experiment['title']} (profile {profile}; metrics at threshold 0.5 on the test split; "
                f"precision, recall and F1 {how})")
-    return heading + "".join(f" — {note}" for note in notes)
+    return heading + "".join(f" — {note}" for note in notices(records))
 
 
 def count_checks(experiment: dict, records: dict[str, list[dict]]) -> list[str]:
@@ -120,7 +148,7 @@ def count_checks(experiment: dict, records: dict[str, list[dict]]) -> list[str]:
     data's official splits, one line per count."""
     stated = {k: v for k, v in experiment.get("counts", {}).items() if k != "source"}
     record = next((r for rs in records.values() for r in rs if "official" in r.get("data", {})), None)
-    if not stated or record is None:
+    if not stated or record is None or record.get("synthetic_data"):
         return []
     official = record["data"]["official"]
     lines = []
@@ -136,12 +164,11 @@ def count_checks(experiment: dict, records: dict[str, list[dict]]) -> list[str]:
     return [f"image counts (paper, {experiment['counts'].get('source', '')}): " + "; ".join(lines)]
 
 
-def notes(experiment: dict, profile: str, records: dict[str, list[dict]]) -> str:
-    """The Markdown under a table: departures from the paper, the profile's scale reductions, counts."""
+def note_lines(experiment: dict, profile: str, records: dict[str, list[dict]]) -> list[str]:
+    """What a reader needs under a table: departures from the paper, the profile's scale reductions,
+    the paper's counts against the data's, and the table's own note."""
     lines = departures(experiment, profile) + count_checks(experiment, records)
-    if experiment["table"].get("note"):
-        lines.append(experiment["table"]["note"])
-    return "".join(f"- {line}\n" for line in lines)
+    return lines + ([experiment["table"]["note"]] if experiment["table"].get("note") else [])
 
 
 def write_outputs(table: pd.DataFrame, heading: str, out: Path, footer: str = "") -> str:
@@ -183,11 +210,16 @@ def main(argv) -> int:
         p.name for p in (args.runs / study).glob("*") if p.is_dir()) or ["smoke"]
     missing = 0
     for profile in profiles:
+        folders = read_runs(args.runs, study, profile)
         records = read_records(args.runs, study, profile)
         table = build_table(experiment, records)
         out = args.out / study / profile
-        print(write_outputs(table, title(experiment, profile, records), out, notes(experiment, profile, records)))
+        lines = note_lines(experiment, profile, records)
+        print(write_outputs(table, title(experiment, profile, records), out, "".join(f"- {line}\n" for line in lines)))
         gather_figures(args.runs, study, profile, out)
+        report = write_report(experiment, profile, table, points(experiment, records), notices(records), lines, folders,
+                              args.runs / study / profile, out)
+        print(f"report: {report}")
         missing += int((table == MISSING).any(axis=1).sum())
     if args.check and missing:
         print(f"error: {missing} row(s) with missing cells", file=sys.stderr)

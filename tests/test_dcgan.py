@@ -152,3 +152,25 @@ def test_dcgan_killed_after_training_is_not_trained_again(tmp_path, monkeypatch)
     gan = run.trained_gan(paths, tmp_path, extra_callbacks=[probe], **kwargs)
     assert began == [] and gan.generate(4).shape == (4, 32, 32, 1)
     assert (tmp_path / "losses.png").exists() and (tmp_path / "training.json").exists()
+
+
+def test_reproduce_scores_each_generator_once(tmp_path, synthetic):
+    """reproduce writes runs/.../dcgan/<CLASS>/quality.json for the report, from the generated images it
+    finds, and does not score them again."""
+    from pneumonia_tf.experiments import experiment_path, load_experiment
+    from pneumonia_tf.reproduce import dcgan_quality
+    experiment = load_experiment(experiment_path("table1"))
+    generated = tmp_path / "generated"
+    for name in ("NORMAL", "PNEUMONIA"):
+        (generated / name).mkdir(parents=True)
+        for i, path in enumerate(synthetic.split("train")["path"][:12]):
+            Image.open(path).convert("L").save(generated / name / f"gen_{i:05d}.png")
+        (generated / name / "manifest.json").write_text(json.dumps({"count": 12}))
+    reports = dcgan_quality(experiment, "smoke", "synthetic:40", generated, tmp_path / "runs", None)
+    assert set(reports) == {"NORMAL", "PNEUMONIA"}
+    for report in reports.values():
+        assert {"diversity_ratio", "two_sample_accuracy", "frechet_distance", "feature_space"} <= set(report)
+    target = tmp_path / "runs" / "dcgan" / "NORMAL" / "quality.json"
+    stamp = target.stat().st_mtime_ns
+    dcgan_quality(experiment, "smoke", "synthetic:40", generated, tmp_path / "runs", None)
+    assert target.stat().st_mtime_ns == stamp

@@ -19,7 +19,7 @@ from pneumonia_tf.cam.checks import (boxes_to_mask, default_tolerance, deletion_
                                      randomization_correlation, randomized_copy)
 from pneumonia_tf.cam.figures import overlay, overlay_grid, three_row_grid
 from pneumonia_tf.data.pipeline import load_image, make_dataset
-from pneumonia_tf.records import atomic_write, write_json
+from pneumonia_tf.records import atomic_write, read_json, write_json
 from pneumonia_tf.run_folder import Run, open_run
 
 
@@ -47,30 +47,52 @@ def pick(run: Run, split: str, n: int, seed: int = 0) -> pd.DataFrame:
     return pd.concat(per_class, ignore_index=True)
 
 
-def maps_command(args) -> int:
-    run = open_run(args.run)
-    model = run.model()
-    rows = (pd.DataFrame({"path": [str(p) for p in args.images], "label": -1}) if args.images
-            else pick(run, args.split, args.n))
+def write_maps(run: Run, model, rows: pd.DataFrame, method: str, target, layer, out: Path) -> None:
+    """Overlays and heatmaps of `rows` into `out`, with overlay_grid.png and three_rows.png (seed 002's
+    figure: one NORMAL and two PNEUMONIA images; image, heatmap, overlay)."""
     inputs, display = run_inputs(run, rows["path"])
-    maps = heatmaps(model, inputs, args.method, args.target, args.layer)
+    maps = heatmaps(model, inputs, method, target, layer)
     probs = model.predict(inputs, verbose=0)[:, 0]
-    args.out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     titles = []
     for path, label, image, heatmap, p in zip(rows["path"], rows["label"], display, maps, probs):
         stem = Path(path).stem
         buffer = io.BytesIO()
         np.save(buffer, heatmap)
-        atomic_write(args.out / f"{stem}_heatmap.npy", buffer.getvalue())
-        Image.fromarray((overlay(image, heatmap) * 255).astype(np.uint8)).save(args.out / f"{stem}_overlay.png")
+        atomic_write(out / f"{stem}_heatmap.npy", buffer.getvalue())
+        Image.fromarray((overlay(image, heatmap) * 255).astype(np.uint8)).save(out / f"{stem}_overlay.png")
         truth = CLASSES[label] if label >= 0 else "?"
         titles.append(f"{stem}\ntrue {truth}\np(PNEUMONIA) = {p:.2f}")
-    overlay_grid(display, maps, titles, args.out / "overlay_grid.png")
+    overlay_grid(display, maps, titles, out / "overlay_grid.png")
     normal, pneumonia = np.flatnonzero(rows["label"] == 0)[:1], np.flatnonzero(rows["label"] == 1)[:2]
     chosen = list(normal) + list(pneumonia) if len(normal) and len(pneumonia) else list(range(min(3, len(rows))))
-    three_row_grid(display[chosen], maps[chosen], [titles[i] for i in chosen], args.out / "three_rows.png")
+    three_row_grid(display[chosen], maps[chosen], [titles[i] for i in chosen], out / "three_rows.png")
+
+
+def maps_command(args) -> int:
+    run = open_run(args.run)
+    rows = (pd.DataFrame({"path": [str(p) for p in args.images], "label": -1}) if args.images
+            else pick(run, args.split, args.n))
+    write_maps(run, run.model(), rows, args.method, args.target, args.layer, args.out)
     print(f"wrote {len(rows)} overlays and heatmaps, overlay_grid.png and three_rows.png to {args.out}")
     return 0
+
+
+def explain(run_dir: Path, method: str = "gradcam", n_grid: int = 6, n_score: int = 32) -> dict:
+    """What `reproduce` makes for a study whose paper shows Grad-CAM or CAM: run_dir/cam/ with the
+    maps of `n_grid` test images (overlay_grid.png, three_rows.png) and score.json, the sanity,
+    localization and faithfulness scores of `n_score` PNEUMONIA test images. Done once: a run with
+    cam/score.json is returned as it is."""
+    out = run_dir / "cam"
+    if (out / "score.json").exists():
+        return read_json(out / "score.json")
+    run = open_run(run_dir)
+    model = run.model()
+    write_maps(run, model, pick(run, "test", n_grid), method, "predicted", None, out)
+    rows = pick(run, "test", 2 * n_score)
+    result = score(model, run, rows[rows["label"] == 1].reset_index(drop=True), method)
+    write_json(out / "score.json", result)
+    return result
 
 
 def region_masks(rows: pd.DataFrame, size: int) -> np.ndarray:

@@ -1,10 +1,13 @@
 """python -m pneumonia_tf.data summary --data PATH|synthetic [--json] [--strict]
-python -m pneumonia_tf.data cache --info | --clear     (the persistent decoded-image cache)"""
+python -m pneumonia_tf.data cache --info | --clear     (the persistent decoded-image cache)
+python -m pneumonia_tf.data tfds kermany_pneumonia|rsna_pneumonia --manual-dir PATH [--data-dir DIR]
+    (prepare a TensorFlow Datasets build offline; then --data tfds:NAME anywhere, see pneumonia_tf.tfds)"""
 from __future__ import annotations
 
 import json
 import shutil
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -50,9 +53,19 @@ def main(argv) -> int:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--info", action="store_true")
     group.add_argument("--clear", action="store_true")
+    p = sub.add_parser("tfds", help="prepare a TensorFlow Datasets build of a data set, offline")
+    p.add_argument("name", choices=["kermany_pneumonia", "rsna_pneumonia"])
+    p.add_argument("--manual-dir", type=Path, required=True, help="the data set's folder (or the Kermany zip)")
+    p.add_argument("--data-dir", type=Path, help="TFDS data_dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets)")
     args = parser.parse_args(argv)
     if args.command == "cache":
         return cache_command(args)
+    if args.command == "tfds":
+        from pneumonia_tf.tfds import prepare
+        builder = prepare(args.name, args.manual_dir, args.data_dir)
+        counts = {name: split.num_examples for name, split in builder.info.splits.items()}
+        print(f"prepared {builder.info.full_name} in {builder.data_dir}: {counts}; use --data tfds:{args.name}")
+        return 0
     data = load(args.data, image_size=args.image_size, val_fraction=args.val_fraction, seed=args.seed,
                 strict=args.strict)
     info = data.summary()

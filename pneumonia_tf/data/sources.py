@@ -73,6 +73,10 @@ def read_index(data: str, image_size: int = 128, seed: int = 0) -> tuple[pd.Data
         per_class = int(data.partition(":")[2] or 300)
         index = load_synthetic(size=image_size, train_per_class=per_class, test_per_class=max(per_class // 3, 8))
         return index, "synthetic", str(Path(index["path"].iloc[0]).parents[2]), {}
+    if data.startswith("tfds:"):  # a prepared TensorFlow Datasets build (pneumonia_tf.tfds)
+        from pneumonia_tf.tfds import load_prepared
+        index, folder = load_prepared(data.removeprefix("tfds:"))
+        return index, data, str(folder), {}
     path = Path(data)
     if is_rsna(path):
         index, skipped = load_rsna(path, size=image_size, seed=seed)
