@@ -54,6 +54,11 @@ def check_experiment(experiment: dict, name: str) -> None:
     check_train_config(experiment.get("train", {}), f"{name}: [train]")
     check_keys(experiment.get("dcgan_config", {}), DCGAN_KEYS, f"{name}: [dcgan_config]")
     check_keys(experiment.get("tune", {}), TUNE_KEYS, f"{name}: [tune]")
+    if "space" in experiment.get("tune", {}):
+        from pneumonia_tf.tune import SPACES
+        family = experiment["tune"].get("family", "cnn")
+        check_keys({family: 0}, SPACES, f"{name}: [tune].family")
+        check_keys(experiment["tune"]["space"], SPACES[family], f"{name}: [tune].space")
     check_keys(experiment.get("explain", {}), EXPLAIN_KEYS, f"{name}: [explain]")
     for profile, table in experiment.get("profiles", {}).items():
         where = f"{name}: [profiles.{profile}]"

@@ -58,7 +58,15 @@ def _grey(path: str) -> np.ndarray:
         return np.asarray(image.convert("L"))[..., None]
 
 
-class KermanyPneumonia(tfds.core.GeneratorBasedBuilder):
+class _SuiteSplits(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Splits read from manual_dir with the suite's own loader, so they are the suite's splits."""
+
+    def _split_generators(self, dl_manager):
+        data = _suite_data(Path(dl_manager.manual_dir), self.builder_config)
+        return {name: self._generate_examples(data.split(ours)) for name, ours in SPLITS.items()}
+
+
+class KermanyPneumonia(_SuiteSplits):
     """Kermany et al. (2018) paediatric chest X-rays, NORMAL vs PNEUMONIA, split by patient."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -77,10 +85,6 @@ class KermanyPneumonia(tfds.core.GeneratorBasedBuilder):
             citation="Kermany D, Zhang K, Goldbaum M (2018). Labeled Optical Coherence Tomography (OCT) and "
                      "Chest X-Ray Images for Classification. Mendeley Data, doi:10.17632/rscbjbr9sj.2")
 
-    def _split_generators(self, dl_manager):
-        data = _suite_data(Path(dl_manager.manual_dir), self.builder_config)
-        return {name: self._generate_examples(data.split(ours)) for name, ours in SPLITS.items()}
-
     def _generate_examples(self, frame):
         for row in frame.itertuples():
             name = Path(row.path).name
@@ -88,7 +92,7 @@ class KermanyPneumonia(tfds.core.GeneratorBasedBuilder):
                 "image": _grey(row.path), "label": int(row.label), "patient": str(row.patient), "file_name": name}
 
 
-class RsnaPneumonia(tfds.core.GeneratorBasedBuilder):
+class RsnaPneumonia(_SuiteSplits):
     """RSNA Pneumonia Detection Challenge (2018) DICOMs: label and opacity boxes, split by patient."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -105,10 +109,6 @@ class RsnaPneumonia(tfds.core.GeneratorBasedBuilder):
                 "boxes": tfds.features.Sequence(tfds.features.BBoxFeature()),
                 "patient": tfds.features.Text()}),
             supervised_keys=("image", "label"))
-
-    def _split_generators(self, dl_manager):
-        data = _suite_data(Path(dl_manager.manual_dir), self.builder_config)
-        return {name: self._generate_examples(data.split(ours)) for name, ours in SPLITS.items()}
 
     def _generate_examples(self, frame):
         for row in frame.itertuples():

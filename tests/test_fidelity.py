@@ -73,6 +73,9 @@ def test_a_misspelt_nested_key_is_one_line_naming_file_table_and_key(tmp_path):
         path.write_text(experiment_path("transfer").read_text().replace(old, new, 1))
         with pytest.raises(UserError, match=re.escape(f"{where}: unknown key '{key}'")):
             load_experiment(path)
+    path.write_text(experiment_path("seed003_sweep").read_text().replace("weight_decay = [", "weight_decy = [", 1))
+    with pytest.raises(UserError, match=re.escape("[tune].space: unknown key 'weight_decy'")):
+        load_experiment(path)
     path.write_text(experiment_path("table1").read_text().replace("num_images = 10000", "num_image = 10000", 1))
     with pytest.raises(UserError, match=r"\[dcgan_config\]: unknown key 'num_image'"):
         load_experiment(path)
