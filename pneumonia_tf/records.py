@@ -57,5 +57,10 @@ def git_commit() -> str:
         return "unknown"
 
 
+# The code a process runs is the code it loaded: a long reproduction that writes records while the
+# checkout moves on must record the commit it started from, not the checkout's commit at each record.
+LOADED_COMMIT = git_commit()
+
+
 def provenance() -> dict:
-    return {"versions": package_versions(), "git_commit": git_commit(), "platform": platform.platform()}
+    return {"versions": package_versions(), "git_commit": LOADED_COMMIT, "platform": platform.platform()}

@@ -275,3 +275,11 @@ def test_run_killed_after_training_before_its_record_is_evaluated_not_retrained(
     assert len(pd.read_csv(tmp_path / "run" / "history.csv")) == 3 and record["epochs_trained"] == 3
     assert (tmp_path / "run" / "record.json").exists()
     assert record["data"]["root"].endswith("-seed0") and record["data"]["official_shared_patients"]["count"] == 0
+
+
+def test_records_carry_the_commit_the_process_loaded(monkeypatch):
+    """A long reproduction loads its code once; records written after the checkout moved on must name
+    the commit that was loaded (a table1 run recorded three later commits for one process's code)."""
+    from pneumonia_tf import records
+    monkeypatch.setattr(records, "git_commit", lambda: "a-later-commit")
+    assert records.provenance()["git_commit"] == records.LOADED_COMMIT != "a-later-commit"

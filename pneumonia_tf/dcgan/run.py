@@ -35,7 +35,7 @@ def sample_grid(images: np.ndarray, path, title: str = "", cols: int = 8):
         ax.axis("off")
     for ax, image in zip(axes.flat, to_uint8(images)):
         ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=255)
-    fig.suptitle(title)
+    fig.suptitle(title, fontsize=18)
     return save(fig, path)
 
 
