@@ -12,7 +12,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 # every experiments/*.toml with [cells] is a study (pneumonia_tf.experiments.studies)
 STUDIES := $(basename $(notdir $(shell grep -l '^\[cells\]' experiments/*.toml)))
-.PHONY: install test test-slow cam-check summary bench clean $(addprefix reproduce-,$(STUDIES))
+.PHONY: install test test-slow cam-check summary bench clean reproduce-all $(addprefix reproduce-,$(STUDIES))
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ test-slow:
 $(addprefix reproduce-,$(STUDIES)): reproduce-%:
 	$(PY) -m pneumonia_tf.reproduce $* --profile $(PROFILE) $(DATA_ARG) --seeds $(SEEDS) $(SET_ARG)
 	$(PY) -m pneumonia_tf.results $* --profile $(PROFILE) --check
+
+# every study, one after the other (CI: make reproduce-all PROFILE=smoke)
+reproduce-all: $(addprefix reproduce-,$(STUDIES))
 
 # Grad-CAM localization on the phantom (issue 4): train experiments/phantom_cam.toml, then score its maps
 cam-check:
