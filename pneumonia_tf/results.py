@@ -68,22 +68,26 @@ def verdict(paper: float, low: float, high: float) -> str:
     return "within CI" if low <= paper <= high else ("paper above CI" if paper > high else "paper below CI")
 
 
+def aggregate(records: list[dict], metric: str, averaging: str) -> tuple[list[float], float | None, float | None]:
+    """(values per seed, CI low, CI high) of one cell's metric: the CI is the mean of the seeds'
+    bootstrap bounds, None for history metrics. The table and the report's figure both use this."""
+    values, cis = zip(*(metric_values(r, metric, averaging) for r in records))
+    if cis[0] is None:
+        return list(values), None, None
+    return list(values), float(np.mean([c[0] for c in cis])), float(np.mean([c[1] for c in cis]))
+
+
 def _cells(name: str, paper, records: list[dict], metric: str, averaging: str) -> dict:
     """The five columns of one metric: paper, reproduced (mean +- sd over seeds), 95% CI (bootstrap,
     averaged over seeds), difference, verdict."""
     out = {f"{name} paper": f"{paper:.3f}" if paper is not None else "n/a"}
     if not records:
         return {**out, **{f"{name} {part}": MISSING for part in ("reproduced", "95% CI", "diff", "verdict")}}
-    values, cis = zip(*(metric_values(r, metric, averaging) for r in records))
+    values, low, high = aggregate(records, metric, averaging)
     mean = float(np.mean(values))
     spread = f" ± {np.std(values, ddof=1):.3f}" if len(values) > 1 else ""
     out[f"{name} reproduced"] = f"{mean:.3f}{spread} (n={len(values)})"
-    if cis[0] is None:
-        low = high = None
-        out[f"{name} 95% CI"] = "n/a (history)"
-    else:
-        low, high = float(np.mean([c[0] for c in cis])), float(np.mean([c[1] for c in cis]))
-        out[f"{name} 95% CI"] = f"{low:.3f}-{high:.3f}"
+    out[f"{name} 95% CI"] = "n/a (history)" if low is None else f"{low:.3f}-{high:.3f}"
     out[f"{name} diff"] = f"{mean - paper:+.3f}" if paper is not None else "n/a"
     out[f"{name} verdict"] = verdict(paper, low, high) if paper is not None and low is not None else "n/a"
     return out
@@ -127,10 +131,10 @@ def points(experiment: dict, records: dict[str, list[dict]]) -> pd.DataFrame:
             cell = column["cell"].format(row=row)
             if column["metric"].startswith("history:") or not records.get(cell):
                 continue
-            values, cis = zip(*(metric_values(r, column["metric"], spec.get("averaging", "binary")) for r in records[cell]))
+            values, low, high = aggregate(records[cell], column["metric"], spec.get("averaging", "binary"))
             rows.append({"row": row, "column": column["name"], "metric": column["metric"],
                          "paper": paper.get(cell, {}).get(column["metric"], np.nan), "mean": float(np.mean(values)),
-                         "low": float(np.mean([c[0] for c in cis])), "high": float(np.mean([c[1] for c in cis]))})
+                         "low": low, "high": high})
     return pd.DataFrame(rows, columns=["row", "column", "metric", "paper", "mean", "low", "high"])
 
 
