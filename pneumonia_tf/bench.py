@@ -41,18 +41,20 @@ def bench_pipeline(args) -> None:
     from pneumonia_tf.data.kermany import kermany_root, load_kermany
     from pneumonia_tf.data.pipeline import make_dataset, split_rescale
 
-    cache = _private_cache()
     index = load_kermany(args.data)
     train = index[index["split"] == "train"]
     n = len(train) if args.images is None else min(args.images, len(train))
     print(f"{len(train)} training images from {args.data}, {args.size}x{args.size} RGB, batch {args.batch_size}, "
-          f"augmentation {SEED_004_AUGMENTATION}; {n} images timed per pass; empty cache {cache}")
-    generator = ImageDataGenerator(**SEED_004_AUGMENTATION).flow_from_directory(
-        str(kermany_root(args.data) / "train"), target_size=(args.size, args.size),
-        batch_size=args.batch_size, class_mode="binary", shuffle=True, seed=0)
-    idg = _rate(generator, n)
+          f"augmentation {SEED_004_AUGMENTATION}; {n} images timed per pass; best of {args.repeats} rounds, "
+          f"each with an empty cache")
     augmentation, normalization = split_rescale(SEED_004_AUGMENTATION)
     paths, labels = train["path"][:n], train["label"][:n]
+
+    def idg_rate() -> float:
+        generator = ImageDataGenerator(**SEED_004_AUGMENTATION).flow_from_directory(
+            str(kermany_root(args.data) / "train"), target_size=(args.size, args.size),
+            batch_size=args.batch_size, class_mode="binary", shuffle=True, seed=0)
+        return _rate(generator, n)
 
     def run_rate(decoded_cache: bool, epochs: int = 1) -> list[float]:
         """A new run: build the dataset (filling the persistent cache if needed) and draw `epochs` epochs;
@@ -64,17 +66,20 @@ def bench_pipeline(args) -> None:
         rates = [n / (time.perf_counter() - start + n / _rate(ds, n))]
         return rates + [_rate(ds, n) for _ in range(epochs - 1)]
 
-    bypassed = run_rate(False)[0]  # scaled decoding, persistent cache bypassed
-    cold = run_rate(True)[0]  # first run on the machine: decodes and fills the persistent cache
-    second, *later = run_rate(True, 1 + args.epochs)  # a second run finds the cache
-    rows = [("ImageDataGenerator.flow_from_directory", idg),
-            ("first epoch, persistent cache bypassed", bypassed),
-            ("first epoch, first run (fills the cache)", cold),
-            ("first epoch, second run (finds the cache)", second),
-            (f"later epochs (in-memory cache), slowest of {args.epochs}", min(later))]
-    for name, rate in rows:
+    best = {}
+    for _ in range(args.repeats):  # the machine's speed drifts: every setting gets the same rounds
+        cache = _private_cache()
+        measured = {"ImageDataGenerator.flow_from_directory": idg_rate(),
+                    "first epoch, persistent cache bypassed": run_rate(False)[0],
+                    "first epoch, first run (fills the cache)": run_rate(True)[0]}
+        second, *later = run_rate(True, 1 + args.epochs)
+        measured["first epoch, second run (finds the cache)"] = second
+        measured[f"later epochs (in-memory cache), slowest of {args.epochs}"] = min(later)
+        best = {name: max(rate, best.get(name, 0.0)) for name, rate in measured.items()}
+        shutil.rmtree(cache, ignore_errors=True)
+    idg = best["ImageDataGenerator.flow_from_directory"]
+    for name, rate in best.items():
         print(f"{name:52s} {rate:8.0f} images/s   {rate / idg:6.2f}x")
-    shutil.rmtree(cache, ignore_errors=True)
 
 
 def bench_decode(args) -> None:
@@ -102,8 +107,8 @@ def bench_decode(args) -> None:
     full_rate, full = timed(full_fn, contents)
     scaled_rate, scaled = timed(scaled_fn, contents)
     entries = decoded_cache.fill(paths, args.size, 3)
-    read_fn = tf.function(lambda e: decoded_cache.read_entry(e, args.size, 3))
-    read_rate, _ = timed(read_fn, [tf.constant(e) for e in entries])
+    read_fn = tf.function(lambda e: decoded_cache.read_entry(e, args.size, entries.channels))
+    read_rate, _ = timed(read_fn, [tf.constant(e) for e in entries.paths])
     diff = np.stack(full).astype(np.float64) - np.stack(scaled).astype(np.float64)
     psnr = [10 * np.log10(255 ** 2 / max(np.mean(d ** 2), 1e-12)) for d in diff]
     print(f"{len(paths)} files from {args.data} to {args.size}x{args.size} RGB, one at a time, bytes in memory")
@@ -271,6 +276,7 @@ def main(argv) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--images", type=int, default=None, help="images per timed pass (default: all)")
     p.add_argument("--epochs", type=int, default=2, help="cached epochs timed")
+    p.add_argument("--repeats", type=int, default=2, help="rounds; the best rate of each setting is shown")
     p.set_defaults(run=bench_pipeline)
     p = sub.add_parser("decode", help="full vs DCT-scaled JPEG decoding vs the persistent cache")
     p.add_argument("--data", required=True, help="Kermany folder or zip")

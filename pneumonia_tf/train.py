@@ -32,7 +32,7 @@ from pneumonia_tf.experiments import cell_config, load_experiment
 from pneumonia_tf.inputs import build_model, datasets_for
 from pneumonia_tf.records import atomic_write, provenance, read_json, write_json
 from pneumonia_tf.run_folder import open_run
-from pneumonia_tf.training import class_weights, compile_model, make_optimizer
+from pneumonia_tf.training import class_weights, compile_model, make_optimizer, training_inputs
 
 FIT_DONE = "fit_done.json"  # training finished and model.keras saved; a rerun goes straight to evaluation
 
@@ -133,8 +133,10 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
                               jit_compile=config["jit_compile"], steps_per_execution=config["steps_per_execution"])
                 callbacks = _callbacks(config, out)
                 _unfreeze_if_resuming_past_threshold(model, callbacks, out)
+            # multiworker: each worker's share of the batches is for Keras to count
+            train_inputs = training_inputs(train_ds, one_iterator=config["strategy"] != "multiworker")
             with fitting(model, lambda: next(iter(val_ds))):
-                model.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], class_weight=weights,
+                model.fit(**train_inputs, validation_data=val_ds, epochs=config["epochs"], class_weight=weights,
                           verbose=verbose, shuffle=False,  # the dataset shuffles itself, seeded
                           callbacks=callbacks + list(extra_callbacks or []))
         if not is_chief(strategy):  # the chief evaluates and writes the record

@@ -30,7 +30,7 @@ from pneumonia_tf.config import resolve
 from pneumonia_tf.experiments import load_experiment
 from pneumonia_tf.inputs import build_model, datasets_for
 from pneumonia_tf.records import atomic_write, read_json, write_json
-from pneumonia_tf.training import compile_model, make_optimizer
+from pneumonia_tf.training import compile_model, make_optimizer, training_inputs
 
 # A list is a choice; a dict is a range {min, max, log} (float) or {min, max, step} (int).
 SPACES = {
@@ -104,7 +104,7 @@ class PneumoniaHyperModel(kt.HyperModel):
         if config["unfreeze"]:
             callbacks.append(SaturationThresholdUnfreeze(**config["unfreeze"], verbose=0))
         with fitting(model, lambda: next(iter(val_ds))):
-            return model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, shuffle=False, **kwargs)
+            return model.fit(**training_inputs(train_ds), validation_data=val_ds, callbacks=callbacks, shuffle=False, **kwargs)
 
 
 def trials_table(tuner: kt.Tuner) -> pd.DataFrame:

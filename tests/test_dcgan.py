@@ -174,3 +174,11 @@ def test_reproduce_scores_each_generator_once(tmp_path, synthetic):
     stamp = target.stat().st_mtime_ns
     dcgan_quality(experiment, "smoke", "synthetic:40", generated, tmp_path / "runs", None)
     assert target.stat().st_mtime_ns == stamp
+
+
+def test_dcgan_epochs_are_drawn_from_one_iterator(tmp_path, monkeypatch):
+    from tests.test_training import iterator_starts
+    starts = iterator_starts(monkeypatch)
+    paths = real_images("synthetic:24", "NORMAL", 32, 1, 0)
+    train_gan(paths, tmp_path / "gan", image_size=32, epochs=3, batch_size=8, verbose=0, sample_every=10)
+    assert starts.count(starts[0]) == 1  # Keras starts one per epoch unless given steps_per_epoch (4-7 s stalls)

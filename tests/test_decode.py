@@ -91,7 +91,7 @@ def test_a_second_run_reads_the_cache_and_a_changed_file_is_decoded_again(tmp_pa
     paths = write_jpegs(tmp_path / "img")
     first = batches(paths)
     np.testing.assert_array_equal(first, batches(paths, decoded=False))  # same pixels as decoding here
-    entries = decoded_cache.fill(paths, 32, 1)
+    entries = decoded_cache.fill(paths, 32, 1).paths
     assert all(Path(e).exists() for e in entries)
     import pneumonia_tf.data.decoded_cache as module
 
@@ -111,7 +111,7 @@ def test_an_interrupted_writer_leaves_nothing_that_is_read(tmp_path):
     paths = write_jpegs(tmp_path / "img", n=2)
     entry = decoded_cache.entry_path(paths[0], 32, 1)
     entry.parent.mkdir(parents=True, exist_ok=True)
-    (entry.parent / f".{entry.name}.abc.tmp").write_bytes(b"\0" * 10)  # what a killed writer leaves
+    Path(f"{entry}.999-1.tmp").write_bytes(b"\0" * 10)  # what a killed writer leaves
     np.testing.assert_array_equal(batches(paths), batches(paths, decoded=False))
     assert decoded_cache.info()["temporary_files"] >= 1
 
@@ -120,7 +120,7 @@ FILL = textwrap.dedent("""
     import hashlib, sys
     from pathlib import Path
     from pneumonia_tf.data.decoded_cache import fill
-    entries = fill(sys.argv[1:], 32, 3)
+    entries = fill(sys.argv[1:], 32, 3).paths
     print(hashlib.sha256(b"".join(Path(e).read_bytes() for e in entries)).hexdigest())
 """)
 
@@ -143,3 +143,41 @@ def test_cache_command_shows_and_clears(tmp_path, capsys):
     assert "16x16x1" in capsys.readouterr().out
     assert main(["cache", "--clear"]) == 0
     assert decoded_cache.info()["entries"] == 0
+
+
+def stored_channels(entries) -> list[int]:
+    return [tf.io.parse_tensor(tf.io.read_file(e), tf.uint8).shape[-1] for e in entries.paths]
+
+
+def three_channel_batches(paths, decoded=True, **kwargs):
+    ds = make_dataset(paths, np.arange(len(paths)) % 2, image_size=32, channels=3, batch_size=len(paths),
+                      normalization="unit", decoded_cache=decoded, seed=3, **kwargs)
+    return next(iter(ds))[0].numpy()
+
+
+AUGMENTATION = dict(rotation_range=20, shear_range=5, zoom_range=0.2, horizontal_flip=True, brightness_range=(0.8, 1.2),
+                    contrast_range=(0.8, 1.2), hue_range=0.1, saturation_range=(0.8, 1.2))
+
+
+def test_gray_images_are_kept_and_augmented_as_one_channel_with_the_same_values(tmp_path):
+    paths = write_jpegs(tmp_path / "img")  # grayscale JPEGs, read by a 3-channel model
+    entries = decoded_cache.fill(paths, 32, 3)
+    assert entries.channels == 1 and stored_channels(entries) == [1] * 6
+    for kwargs in ({}, {"augmentation": AUGMENTATION}, {"class_augmentation": {"NORMAL": {"horizontal_flip": 1.0}}}):
+        cached, decoded_here = three_channel_batches(paths, **kwargs), three_channel_batches(paths, False, **kwargs)
+        assert cached.shape == (6, 32, 32, 3)
+        np.testing.assert_allclose(cached, decoded_here, atol=1e-5, err_msg=str(kwargs))
+
+
+def test_a_colour_image_among_gray_ones_keeps_three_channels(tmp_path):
+    paths = write_jpegs(tmp_path / "img")
+    colour = np.zeros((300, 300, 3), np.uint8)
+    colour[..., 0], colour[..., 2] = 200, 40  # red: its channels stay far apart after any hue shift
+    Image.fromarray(colour).save(paths[0], quality=90)
+    entries = decoded_cache.fill(paths, 32, 3)
+    assert entries.channels == 3
+    assert stored_channels(entries) == [3] + [1] * 5
+    assert decoded_cache.fill(paths, 32, 3) == entries  # found again from the entries alone
+    cached = three_channel_batches(paths, augmentation=AUGMENTATION)
+    np.testing.assert_allclose(cached, three_channel_batches(paths, False, augmentation=AUGMENTATION), atol=1e-5)
+    assert np.abs(cached[0, ..., 0] - cached[0, ..., 2]).min() > 0.1  # the colour survives

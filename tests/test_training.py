@@ -283,3 +283,37 @@ def test_records_carry_the_commit_the_process_loaded(monkeypatch):
     from pneumonia_tf import records
     monkeypatch.setattr(records, "git_commit", lambda: "a-later-commit")
     assert records.provenance()["git_commit"] == records.LOADED_COMMIT != "a-later-commit"
+
+
+def iterator_starts(monkeypatch) -> list:
+    """Every Keras epoch iterator (fit's training data, validation, predict) once per tf.data iterator
+    it starts, in order: fit's training data comes first."""
+    from keras.src.backend.tensorflow.trainer import TFEpochIterator
+    starts, original = [], TFEpochIterator._get_iterator
+
+    def counted(self):
+        starts.append(self)
+        return original(self)
+    monkeypatch.setattr(TFEpochIterator, "_get_iterator", counted)
+    return starts
+
+
+def test_every_training_epoch_is_drawn_from_one_iterator(tmp_path, monkeypatch):
+    """Keras 3 starts a new training iterator per epoch unless steps_per_epoch is given, and starting
+    them stalled epochs by seconds."""
+    starts = iterator_starts(monkeypatch)
+    train(dict(SMOKE, epochs=3), tmp_path)
+    assert starts.count(starts[0]) == 1
+
+
+def test_training_inputs_repeat_the_same_batches_each_epoch():
+    import tensorflow as tf
+    from pneumonia_tf.training import training_inputs
+
+    def dataset():
+        return tf.data.Dataset.range(10).shuffle(10, seed=1, reshuffle_each_iteration=True).batch(4)
+    kwargs = training_inputs(dataset())
+    assert kwargs["steps_per_epoch"] == 3
+    fresh = dataset()
+    assert [b.numpy().tolist() for b in kwargs["x"].take(9)] == [b.numpy().tolist() for _ in range(3) for b in fresh]
+    assert training_inputs(fresh, one_iterator=False) == {"x": fresh}

@@ -3,7 +3,9 @@ batch, augment, normalize, prefetch.
 
 Files are decoded at the scale needed (pneumonia_tf.data.decode) once per machine into the persistent
 decoded cache (pneumonia_tf.data.decoded_cache), which every later run reads; within a run the uint8
-images are also cached in memory.
+images are also cached in memory. Gray images (a radiograph's three channels are equal) are read,
+kept and augmented as one channel, and repeated to `channels` just before normalization: a third of
+the memory and of the augmentation's work, and the same values.
 Augmentation runs on whole batches with per-batch stateless seeds drawn from the run seed, so the same
 seed gives the same batches and the same augmentations, epoch after epoch.
 """
@@ -99,14 +101,16 @@ def make_dataset(paths, labels, *, image_size: int, channels: int = 1, batch_siz
         paths, labels = oversample_minority(paths, labels, seed)
     normalize = normalizer(normalization, mean_std)
     if decoded_cache:
-        ds = tf.data.Dataset.from_tensor_slices((decoded_cache_fill(paths, image_size, channels),
-                                                 labels.astype(np.float32)))
-        ds = ds.map(lambda e, y: (read_entry(e, image_size, channels), y), num_parallel_calls=AUTOTUNE)
+        entries = decoded_cache_fill(paths, image_size, channels)
+        stored = entries.channels  # 1 for gray images, repeated to `channels` after augmentation
+        ds = tf.data.Dataset.from_tensor_slices((entries.paths, labels.astype(np.float32)))
+        ds = ds.map(lambda e, y: (read_entry(e, image_size, stored), y), num_parallel_calls=AUTOTUNE)
     else:
+        stored = channels
         ds = tf.data.Dataset.from_tensor_slices((paths, labels.astype(np.float32)))
         ds = ds.map(lambda p, y: (load_image(p, image_size, channels), y), num_parallel_calls=AUTOTUNE)
     if cache == "file":
-        key = hashlib.sha1(f"{image_size}:{channels}:{sorted(paths)}".encode()).hexdigest()[:16]
+        key = hashlib.sha1(f"{image_size}:{stored}:{sorted(paths)}".encode()).hexdigest()[:16]
         ds = ds.cache(str(cache_dir("tfdata") / key))
     elif cache:
         ds = ds.cache()
@@ -126,6 +130,8 @@ def make_dataset(paths, labels, *, image_size: int, channels: int = 1, batch_siz
             lambda xy, s, label=label, layer=augment_class: (
                 tf.where(tf.equal(xy[1], label)[:, None, None, None], layer(xy[0], seed=s), xy[0]), xy[1]),
             num_parallel_calls=AUTOTUNE)
+    if stored != channels:  # gray: every channel is equal, so augmenting one and repeating it is the same
+        normalize = lambda x, one_channel=normalize: one_channel(tf.repeat(x, channels, axis=-1))  # noqa: E731
     ds = ds.map(lambda x, y: (normalize(x), y), num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
 
@@ -138,8 +144,9 @@ def _class_augmentations(class_augmentation: dict | None) -> list[tuple[int, dic
 def mean_std(paths, image_size: int, channels: int = 1) -> tuple[float, float]:
     """Mean and standard deviation of pixel values in [0, 1], in one streaming pass (sums and sums of
     squares in float64), over the images as the pipeline decodes them."""
-    ds = tf.data.Dataset.from_tensor_slices(decoded_cache_fill(list(map(str, paths)), image_size, channels))
-    ds = ds.map(lambda e: read_entry(e, image_size, channels), num_parallel_calls=AUTOTUNE).batch(64)
+    entries = decoded_cache_fill(list(map(str, paths)), image_size, channels)
+    ds = tf.data.Dataset.from_tensor_slices(entries.paths)
+    ds = ds.map(lambda e: read_entry(e, image_size, entries.channels), num_parallel_calls=AUTOTUNE).batch(64)
     total = total_sq = count = 0.0
     for batch in ds.as_numpy_iterator():
         values = batch.astype(np.float64) / 255.0

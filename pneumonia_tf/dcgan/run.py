@@ -20,6 +20,7 @@ from pneumonia_tf.models import build
 from pneumonia_tf.plots import plt, save
 from pneumonia_tf.records import atomic_write, read_json, write_json
 from pneumonia_tf.run_folder import open_run
+from pneumonia_tf.training import training_inputs
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -93,7 +94,7 @@ def train_gan(paths, run_dir: Path, *, image_size=128, channels=1, epochs=200, b
                                         "channels": channels, "batch_size": batch_size, "seed": seed,
                                         "wall_time_s": round(time.time() - start, 1)})
 
-    gan.fit(ds, epochs=epochs, verbose=verbose, shuffle=False, callbacks=[
+    gan.fit(**training_inputs(ds), epochs=epochs, verbose=verbose, shuffle=False, callbacks=[
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         SampleGrids(run_dir / "samples", sample_every, epochs, seed),
         AtFitEnd(finish),  # before the backup is deleted
