@@ -133,8 +133,9 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
                               jit_compile=config["jit_compile"], steps_per_execution=config["steps_per_execution"])
                 callbacks = _callbacks(config, out)
                 _unfreeze_if_resuming_past_threshold(model, callbacks, out)
-            # multiworker: each worker's share of the batches is for Keras to count
-            train_inputs = training_inputs(train_ds, one_iterator=config["strategy"] != "multiworker")
+            # one iterator for every epoch, but not under multiworker, where Keras counts each worker's batches
+            train_inputs = training_inputs(train_ds, one_iterator=config["strategy"] != "multiworker",
+                                           steps_per_execution=config["steps_per_execution"])
             with fitting(model, lambda: next(iter(val_ds))):
                 model.fit(**train_inputs, validation_data=val_ds, epochs=config["epochs"], class_weight=weights,
                           verbose=verbose, shuffle=False,  # the dataset shuffles itself, seeded

@@ -44,11 +44,14 @@ def class_weights(labels) -> dict[int, float]:
     return {0: float(weights[0]), 1: float(weights[1])}
 
 
-def training_inputs(train_ds: tf.data.Dataset, one_iterator: bool = True) -> dict:
-    """fit() keyword arguments for the training data: with one_iterator and a dataset of known length,
-    the dataset repeated and its batches per epoch as steps_per_epoch, so that Keras draws every epoch
-    from one iterator. Without steps_per_epoch Keras 3 starts a new iterator each epoch, and that
-    stalled an epoch's first step by 2-7 s on 2 cores (issue 14). The batches are the same either way.
-    (Validation data gets a new iterator each epoch whatever is given: Keras resets it in evaluate.)"""
+def training_inputs(train_ds: tf.data.Dataset, one_iterator: bool = True, steps_per_execution: int = 1) -> dict:
+    """fit() keyword arguments for the training data: with one_iterator and a dataset of known length
+    (a whole number of steps_per_execution), the dataset repeated and its batches per epoch as
+    steps_per_epoch, so that Keras draws every epoch from one iterator. Without steps_per_epoch Keras 3
+    starts a new iterator each epoch, and that stalled an epoch's first step by 2-7 s on 2 cores
+    (issue 14). The batches of every epoch are the same either way. (Validation data gets a new
+    iterator each epoch whatever is given: Keras resets it in evaluate.)"""
     batches = int(train_ds.cardinality())
-    return {"x": train_ds.repeat(), "steps_per_epoch": batches} if one_iterator and batches > 0 else {"x": train_ds}
+    if one_iterator and batches > 0 and batches % steps_per_execution == 0:
+        return {"x": train_ds.repeat(), "steps_per_epoch": batches}
+    return {"x": train_ds}  # else a repeated dataset would carry batches over into the next epoch

@@ -104,7 +104,8 @@ class PneumoniaHyperModel(kt.HyperModel):
         if config["unfreeze"]:
             callbacks.append(SaturationThresholdUnfreeze(**config["unfreeze"], verbose=0))
         with fitting(model, lambda: next(iter(val_ds))):
-            return model.fit(**training_inputs(train_ds), validation_data=val_ds, callbacks=callbacks, shuffle=False, **kwargs)
+            return model.fit(**training_inputs(train_ds), validation_data=val_ds, callbacks=callbacks, shuffle=False,
+                             **kwargs)
 
 
 def trials_table(tuner: kt.Tuner) -> pd.DataFrame:

@@ -317,3 +317,4 @@ def test_training_inputs_repeat_the_same_batches_each_epoch():
     fresh = dataset()
     assert [b.numpy().tolist() for b in kwargs["x"].take(9)] == [b.numpy().tolist() for _ in range(3) for b in fresh]
     assert training_inputs(fresh, one_iterator=False) == {"x": fresh}
+    assert training_inputs(fresh, steps_per_execution=2) == {"x": fresh}  # 3 batches: an epoch would take 4
