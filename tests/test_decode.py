@@ -181,3 +181,11 @@ def test_a_colour_image_among_gray_ones_keeps_three_channels(tmp_path):
     cached = three_channel_batches(paths, augmentation=AUGMENTATION)
     np.testing.assert_allclose(cached, three_channel_batches(paths, False, augmentation=AUGMENTATION), atol=1e-5)
     assert np.abs(cached[0, ..., 0] - cached[0, ..., 2]).min() > 0.1  # the colour survives
+
+
+def test_the_fill_decodes_with_no_stateful_op_so_it_stays_parallel_under_op_determinism():
+    """Training turns on op determinism, and then tf.data runs a map whose function has a stateful op
+    (a file write, a random op) on one thread: the cache's first fill would decode on one core."""
+    graph = tf.function(lambda p: decoded_cache.encoded_entry(p, 32, 3)).get_concrete_function(
+        tf.TensorSpec([], tf.string)).graph
+    assert not [op.type for op in graph.get_operations() if op._is_stateful]

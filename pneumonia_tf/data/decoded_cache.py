@@ -6,16 +6,14 @@ Entry: <cache>/decoded/<size>x<size>x<channels>/<key[:2]>/<key>.tensor, a serial
 (tf.io.serialize_tensor) of the (size, size, channels) image, or of its first channel alone,
 (size, size, 1), when all its channels are equal (a radiograph saved as RGB). key = sha1 of the
 resolved path, file size, modification time (ns) and the decoder (pneumonia_tf.data.decode.DECODER), so
-a changed file or decoder is decoded again. Entries are decoded and written by tf.data's threads, each
-to a temporary file private to its process, then renamed: a reader sees a whole entry or none,
+a changed file or decoder is decoded again. Entries are decoded in parallel by tf.data, and each is
+written to a private temporary file and renamed: a reader sees a whole entry or none,
 concurrent writers of one entry all finish with the same pixels, and a killed writer leaves only a
 temporary file nobody reads or waits on (removed by `python -m pneumonia_tf.data cache --clear`).
 """
 from __future__ import annotations
 
-import os
 import shutil
-import threading
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,6 +21,7 @@ import tensorflow as tf
 
 from pneumonia_tf.data.cache import cache_dir, file_key
 from pneumonia_tf.data.decode import DECODER, decode_resized
+from pneumonia_tf.records import atomic_write
 
 FOLDER = "decoded"
 SUFFIX = ".tensor"
@@ -56,27 +55,23 @@ def fill(paths, size: int, channels: int) -> Entries:
         except FileNotFoundError:
             missing.append((source, entry))
     if missing:
-        for parent in {entry.parent for _, entry in missing}:
-            parent.mkdir(exist_ok=True)
-        private = f".{os.getpid()}-{threading.get_ident()}.tmp"
-        sources, temporary = [s for s, _ in missing], [f"{e}{private}" for _, e in missing]
-
-        def decode_and_write(source, target):
-            pixels = _gray_as_one_channel(decode_resized(tf.io.read_file(source), size, channels))
-            with tf.control_dependencies([tf.io.write_file(target, tf.io.serialize_tensor(pixels))]):
-                return tf.shape(pixels)[-1]
-
-        written = tf.data.Dataset.from_tensor_slices((sources, temporary)).map(
-            decode_and_write, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        for (_, entry), target, stored in zip(missing, temporary, written.as_numpy_iterator()):
-            os.replace(target, entry)
+        # The map must stay free of stateful ops (no file writes): under op determinism, which training
+        # turns on, tf.data runs a map with a stateful function on one thread.
+        sources = [source for source, _ in missing]
+        encoded = tf.data.Dataset.from_tensor_slices(sources).map(
+            lambda p: encoded_entry(p, size, channels), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        for (_, entry), (data, stored) in zip(missing, encoded.as_numpy_iterator()):
+            atomic_write(entry, data)
             one_channel.append(stored == 1)
     return Entries([str(e) for e in entries], 1 if all(one_channel) else channels)
 
 
-def _gray_as_one_channel(image):
-    """(S, S, C) uint8 -> its first channel alone, (S, S, 1), when all C are equal; else unchanged."""
-    return tf.cond(tf.reduce_all(tf.equal(image, image[..., :1])), lambda: image[..., :1], lambda: image)
+def encoded_entry(path, size: int, channels: int):
+    """A source path (string tensor) -> (the entry's bytes, a serialized uint8 tensor; its channels):
+    the decoded (size, size, channels) image, or its first channel alone when all are equal."""
+    image = decode_resized(tf.io.read_file(path), size, channels)
+    pixels = tf.cond(tf.reduce_all(tf.equal(image, image[..., :1])), lambda: image[..., :1], lambda: image)
+    return tf.io.serialize_tensor(pixels), tf.shape(pixels)[-1]
 
 
 def read_entry(entry, size: int, channels: int):
