@@ -81,9 +81,10 @@ def write_jpegs(folder: Path, n=6, side=300) -> list[str]:
     return paths
 
 
-def batches(paths, decoded=True):
-    ds = make_dataset(paths, np.zeros(len(paths)), image_size=32, channels=1, batch_size=len(paths),
-                      normalization="unit", decoded_cache=decoded)
+def batches(paths, decoded=True, channels=1, **kwargs):
+    """All of `paths` in one batch, through the persistent cache (decoded=True) or decoded here."""
+    ds = make_dataset(paths, np.arange(len(paths)) % 2, image_size=32, channels=channels, batch_size=len(paths),
+                      normalization="unit", decoded_cache=decoded, seed=3, **kwargs)
     return next(iter(ds))[0].numpy()
 
 
@@ -149,12 +150,6 @@ def stored_channels(entries) -> list[int]:
     return [tf.io.parse_tensor(tf.io.read_file(e), tf.uint8).shape[-1] for e in entries.paths]
 
 
-def three_channel_batches(paths, decoded=True, **kwargs):
-    ds = make_dataset(paths, np.arange(len(paths)) % 2, image_size=32, channels=3, batch_size=len(paths),
-                      normalization="unit", decoded_cache=decoded, seed=3, **kwargs)
-    return next(iter(ds))[0].numpy()
-
-
 AUGMENTATION = dict(rotation_range=20, shear_range=5, zoom_range=0.2, horizontal_flip=True, brightness_range=(0.8, 1.2),
                     contrast_range=(0.8, 1.2), hue_range=0.1, saturation_range=(0.8, 1.2))
 
@@ -164,7 +159,7 @@ def test_gray_images_are_kept_and_augmented_as_one_channel_with_the_same_values(
     entries = decoded_cache.fill(paths, 32, 3)
     assert entries.channels == 1 and stored_channels(entries) == [1] * 6
     for kwargs in ({}, {"augmentation": AUGMENTATION}, {"class_augmentation": {"NORMAL": {"horizontal_flip": 1.0}}}):
-        cached, decoded_here = three_channel_batches(paths, **kwargs), three_channel_batches(paths, False, **kwargs)
+        cached, decoded_here = batches(paths, channels=3, **kwargs), batches(paths, False, 3, **kwargs)
         assert cached.shape == (6, 32, 32, 3)
         np.testing.assert_allclose(cached, decoded_here, atol=1e-5, err_msg=str(kwargs))
 
@@ -178,8 +173,8 @@ def test_a_colour_image_among_gray_ones_keeps_three_channels(tmp_path):
     assert entries.channels == 3
     assert stored_channels(entries) == [3] + [1] * 5
     assert decoded_cache.fill(paths, 32, 3) == entries  # found again from the entries alone
-    cached = three_channel_batches(paths, augmentation=AUGMENTATION)
-    np.testing.assert_allclose(cached, three_channel_batches(paths, False, augmentation=AUGMENTATION), atol=1e-5)
+    cached = batches(paths, channels=3, augmentation=AUGMENTATION)
+    np.testing.assert_allclose(cached, batches(paths, False, 3, augmentation=AUGMENTATION), atol=1e-5)
     assert np.abs(cached[0, ..., 0] - cached[0, ..., 2]).min() > 0.1  # the colour survives
 
 
