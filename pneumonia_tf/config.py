@@ -15,6 +15,10 @@ DEFAULTS = dict(
     augmentation={},  # ImageDataGenerator-style keys (pneumonia_tf.data.augment), plus rescale
     class_augmentation={},  # {"NORMAL": {...}}: extra augmentation applied to one class only (seed 002)
     normalization=None, val_fraction=0.1,
+    split_seed=0,  # carves validation (and draws train_fraction); `seed` varies initialisation, shuffles, augmentation
+    vary_split=False,  # True: the split follows `seed` (split_seed = seed), so seed-to-seed spread includes the split
+    select_on="val",  # "test": the paper's flawed protocol, the test split chooses checkpoint and early stop
+
     class_weight=False,  # True: 'balanced' weights from the labels actually trained on
     oversample=False,
     train_data=[],  # sources whose images REPLACE the training split (seed 004: DCGAN images only)
@@ -26,6 +30,9 @@ DEFAULTS = dict(
     decoded_cache=True,  # False: decode every file in this run instead of reading the persistent cache
 )
 MONITORS = ("val_auc", "val_accuracy", "val_precision", "val_recall")  # all maximized
+SELECT_ON = ("val", "test")
+# Shown in every table, title and record of a cell with select_on = "test".
+TEST_SELECTED = "selected on the test split (the paper's protocol, optimistic by construction)"
 
 
 def _parameters(function, drop=("self", "kwargs")) -> set[str]:
@@ -63,6 +70,8 @@ def check_train_config(config: dict, where: str) -> None:
     for class_name, table in (config.get("class_augmentation") or {}).items():
         check_keys({class_name: 0}, CLASSES, f"{where}.class_augmentation")
         check_keys(table, nested["class_augmentation_entry"], f"{where}.class_augmentation.{class_name}")
+    if config.get("select_on") is not None and config["select_on"] not in SELECT_ON:
+        raise UserError(f"{where}: select_on {config['select_on']!r}; expected one of {', '.join(SELECT_ON)}")
     if config.get("monitor") is not None and config["monitor"] not in MONITORS:
         raise UserError(f"{where}: monitor {config['monitor']!r}; expected one of {', '.join(MONITORS)}")
 
@@ -78,6 +87,8 @@ def resolve(overrides: dict, where: str = "config") -> dict:
     if config["class_weight"] and config["oversample"]:
         raise UserError(f"{where}: class_weight and oversample both balance the classes; choose one")
     config["channels"] = config["channels"] or default_channels(config["model"])
+    if config["vary_split"]:
+        config["split_seed"] = config["seed"]
     if str(config["weights"]).lower() == "none":
         config["weights"] = None
     if config["normalization"] is None and config["model"] in BASES and "rescale" not in config["augmentation"]:

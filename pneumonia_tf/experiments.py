@@ -16,8 +16,8 @@ from pneumonia_tf.config import check_keys, check_train_config
 from pneumonia_tf.errors import UserError
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-TOP_LEVEL = {"study", "title", "dcgan", "train", "dcgan_config", "profiles", "cells", "table", "paper", "counts",
-             "ledger", "tune", "explain"}
+TOP_LEVEL = {"study", "title", "seed_paper", "dcgan", "train", "dcgan_config", "profiles", "cells", "table", "paper",
+             "counts", "ledger", "tune", "explain", "verdict", "claims"}
 EXPLAIN_KEYS = {"method", "n_grid", "n_score"}  # pneumonia_tf.cam.__main__.explain
 PROFILE_KEYS = {"data", "train", "dcgan_config", "ledger"}
 DCGAN_KEYS = {"image_size", "epochs", "num_images", "batch_size", "max_real_images"}
@@ -26,6 +26,13 @@ COLUMN_KEYS = {"name", "cell", "metric"}
 AVERAGINGS = ("binary", "macro", "weighted")
 TUNE_KEYS = {"family", "tuner", "max_trials", "data", "image_size", "epochs", "seed", "weights", "strategy", "space"}
 LEDGER_ENTRY = {"status", "source", "paper", "why"}
+VERDICT_KEYS = {"tolerance", "rounding"}
+METRIC_FAMILIES = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc", "loss")
+CLAIM_KEYS = {"claim", "source", "kind", "metric", "metric_b", "cells", "pairs", "margin", "value"}
+# kind: the keys it needs (besides claim, source, kind, metric)
+CLAIM_KINDS = {"better": {"cells"}, "best": {"cells"}, "ordering": {"cells"}, "each_better": {"pairs"},
+               "not_worse": {"pairs", "margin"}, "higher_than": {"cells", "value"}}
+SPLIT_SUFFIXES = ("@val", "@test")  # "cell@val": a cell's predictions on its validation images
 STATUSES = ("stated", "not stated", "departure")
 # Settings every study's ledger accounts for (the config keys among them are also checked against the
 # resolved config by tests/test_fidelity.py).
@@ -77,6 +84,10 @@ def check_experiment(experiment: dict, name: str) -> None:
             raise UserError(f"{name}: [table].averaging {spec['averaging']!r}; expected one of {', '.join(AVERAGINGS)}")
         for column in spec.get("columns", []):
             check_keys(column, COLUMN_KEYS, f"{name}: [table].columns")
+    check_verdict(experiment.get("verdict", {}), f"{name}: [verdict]")
+    check_protocol(experiment, name)
+    for claim_id, claim in experiment.get("claims", {}).items():
+        check_claim(experiment, claim_id, claim, f"{name}: [claims.{claim_id}]")
     for key, entry in experiment.get("ledger", {}).items():
         where = f"{name}: [ledger].{key}"
         check_keys(entry, LEDGER_ENTRY, where)
@@ -87,6 +98,72 @@ def check_experiment(experiment: dict, name: str) -> None:
         for field in needs:
             if not entry.get(field):
                 raise UserError(f"{where}: a {status!r} entry needs {field!r}")
+
+
+def check_verdict(table: dict, where: str) -> None:
+    """[verdict]: tolerance = {metric family: absolute tolerance}, rounding = half a unit of the
+    paper's last printed digit."""
+    check_keys(table, VERDICT_KEYS, where)
+    check_keys(table.get("tolerance", {}), METRIC_FAMILIES, f"{where}.tolerance")
+    for key, value in [*table.get("tolerance", {}).items(), ("rounding", table.get("rounding", 0))]:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise UserError(f"{where}: {key} = {value!r}; expected a number >= 0")
+
+
+def cell_of(reference: str) -> tuple[str, str]:
+    """"cell" or "cell@val" / "cell@test" -> (cell, split)."""
+    for suffix in SPLIT_SUFFIXES:
+        if reference.endswith(suffix):
+            return reference.removesuffix(suffix), suffix[1:]
+    return reference, "test"
+
+
+def check_claim(experiment: dict, claim_id: str, claim: dict, where: str) -> None:
+    """A claim names its kind's cells or pairs, existing clean cells, a metric, and a source line."""
+    from pneumonia_tf.metrics import metric_names
+    check_keys(claim, CLAIM_KEYS, where)
+    kind = claim.get("kind")
+    if kind not in CLAIM_KINDS:
+        raise UserError(f"{where}: kind {kind!r}; expected one of {', '.join(CLAIM_KINDS)}")
+    for field in ("claim", "source", "metric", *CLAIM_KINDS[kind]):
+        if claim.get(field) in (None, "", []):
+            raise UserError(f"{where}: a {kind!r} claim needs {field!r}")
+    for field in ("metric", "metric_b"):
+        if field in claim and claim[field] not in metric_names():
+            raise UserError(f"{where}: {field} {claim[field]!r}; expected one of {', '.join(metric_names())}")
+    references = list(claim.get("cells", [])) + [c for pair in claim.get("pairs", []) for c in pair]
+    if any(len(pair) != 2 for pair in claim.get("pairs", [])):
+        raise UserError(f"{where}: pairs must be [A, B] lists")
+    if kind in ("better", "best", "ordering") and len(claim["cells"]) < 2:
+        raise UserError(f"{where}: a {kind!r} claim compares at least two cells")
+    cells = experiment.get("cells", {})
+    for reference in references:
+        cell, _ = cell_of(reference)
+        if cell not in cells:
+            raise UserError(f"{where}: unknown cell {cell!r}; expected one of {', '.join(cells)}")
+        if test_selected(cells[cell]):
+            raise UserError(f"{where}: cell {cell!r} is selected on the test split (the paper's protocol); "
+                            "claims are tested on clean cells only, and no other cell may use a protocol cell")
+
+
+def protocol_twins(experiment: dict) -> dict[str, str]:
+    """{protocol cell: its clean twin}: each cell with select_on = "test" and the one cell whose
+    config is the same but for select_on (the optimism gap is their difference)."""
+    cells = experiment.get("cells", {})
+    twins = {}
+    for cell, overrides in cells.items():
+        if test_selected(overrides):
+            clean = {k: v for k, v in overrides.items() if k != "select_on"}
+            twins[cell] = next((other for other, o in cells.items() if o == clean), None)
+    return twins
+
+
+def check_protocol(experiment: dict, name: str) -> None:
+    """Every protocol cell has a clean twin (claims may not name a protocol cell: check_claim)."""
+    for cell, twin in protocol_twins(experiment).items():
+        if twin is None:
+            raise UserError(f"{name}: [cells].{cell} is selected on the test split but no clean cell has its config "
+                            "without select_on; add one (the optimism gap is their difference)")
 
 
 def experiment_path(study: str | Path) -> Path:
@@ -129,17 +206,18 @@ def cell_configs(experiment: dict, profile: str, data: str | None = None) -> dic
 
 
 def generated_folder(experiment: dict, profile: str) -> Path:
-    """Where a study's DCGAN images go by default: generated/<study>-<profile>."""
+    """Where a study's DCGAN images go by default: generated/<study>-<profile> (seed S's in seed<S>/)."""
     return Path("generated") / f"{experiment['study']}-{profile}"
 
 
 def cell_config(experiment: dict, profile: str, cell: str, data: str | None = None,
-                generated: Path | None = None) -> dict:
-    """The training config of one cell, as `reproduce` trains it ("{generated}" expanded)."""
+                generated: Path | None = None, seed: int = 0) -> dict:
+    """The training config of one cell, as `reproduce` trains it for `seed` ("{generated}" expanded
+    to `generated`, by default the seed's DCGAN images generated/<study>-<profile>/seed<seed>)."""
     cells = cell_configs(experiment, profile, data)
     if cell not in cells:
         raise UserError(f"study {experiment.get('study')!r}: unknown cell {cell!r}; expected one of {', '.join(cells)}")
-    return with_generated(cells[cell], generated or generated_folder(experiment, profile))
+    return with_generated(cells[cell], generated or generated_folder(experiment, profile) / f"seed{seed}")
 
 
 def dcgan_settings(experiment: dict, profile: str) -> dict:
@@ -151,6 +229,11 @@ def with_generated(config: dict, generated: Path) -> dict:
     """`config` with "{generated}" in train_data / extra_train replaced by the DCGAN image folder."""
     expand = lambda sources: [str(generated) if s == "{generated}" else s for s in sources]  # noqa: E731
     return {**config, **{key: expand(config[key]) for key in ("train_data", "extra_train") if key in config}}
+
+
+def test_selected(config: dict) -> bool:
+    """A cell of the paper's flawed protocol: its checkpoint and early stop are chosen on the test split."""
+    return config.get("select_on") == "test"
 
 
 def uses_generated(config: dict) -> bool:

@@ -2,6 +2,7 @@
 train, evaluate, tune and lr_find, so each of them sees exactly what training saw."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import keras
@@ -17,12 +18,31 @@ from pneumonia_tf.models.transfer import BASES
 @dataclass
 class Inputs:
     """data: the loaded data set; train_frame: the images trained on (path, label, ...) after
-    train_data / extra_train; train, val, test: batched datasets of (images, labels)."""
+    train_data / extra_train; val_frame: the images that choose the checkpoint, stop early and set
+    the validation threshold (the val split; the test split under select_on = "test"); train, val,
+    test: batched datasets of (images, labels)."""
     data: Data
     train_frame: pd.DataFrame
+    val_frame: pd.DataFrame
     train: tf.data.Dataset
     val: tf.data.Dataset
     test: tf.data.Dataset
+
+
+def load_data(config: dict) -> Data:
+    """The data set of a resolved config with its splits: validation carved by patient with the
+    config's split_seed (not its training seed), so every seed of a study sees the same patients."""
+    return load(config["data"], image_size=config["image_size"], val_fraction=config["val_fraction"],
+                seed=config["split_seed"], strict=config.get("strict", False))
+
+
+def split_record(config: dict, data: Data) -> dict:
+    """What a record says about the split it used: split_seed, vary_split, select_on, and the
+    validation patients (count and a digest of their sorted ids, equal for runs on the same split)."""
+    patients = sorted(set(data.split("val")["patient"]))
+    digest = hashlib.sha256("\n".join(patients).encode()).hexdigest()[:16]
+    return {"split_seed": config["split_seed"], "vary_split": config["vary_split"], "select_on": config["select_on"],
+            "val_patients": len(patients), "val_patients_sha256": digest}
 
 
 def training_frame(config: dict, data: Data) -> pd.DataFrame:
@@ -34,14 +54,13 @@ def training_frame(config: dict, data: Data) -> pd.DataFrame:
     frame = pd.concat(parts, ignore_index=True)
     if config["train_fraction"] < 1:  # the same fraction of each class, drawn with the run's seed
         frame = frame.groupby("label", group_keys=False).sample(frac=config["train_fraction"],
-                                                                random_state=config["seed"]).sort_index()
+                                                                random_state=config["split_seed"]).sort_index()
     return frame.reset_index(drop=True)
 
 
 def datasets_for(config: dict, data: Data | None = None) -> Inputs:
     """Inputs of a resolved config; `data` reuses an already loaded Data."""
-    data = data or load(config["data"], image_size=config["image_size"], val_fraction=config["val_fraction"],
-                        seed=config["seed"], strict=config["strict"])
+    data = data or load_data(config)
     augmentation, normalization = split_rescale(config["augmentation"], config["normalization"])
     common = dict(image_size=config["image_size"], channels=config["channels"], batch_size=config["batch_size"],
                   normalization=normalization, decoded_cache=config.get("decoded_cache", True),
@@ -50,9 +69,11 @@ def datasets_for(config: dict, data: Data | None = None) -> Inputs:
     train_ds = make_dataset(train["path"], train["label"], shuffle=True, seed=config["seed"],
                             augmentation=augmentation, class_augmentation=config.get("class_augmentation"),
                             oversample=config["oversample"], **common)
-    val, test = data.split("val"), data.split("test")
-    return Inputs(data, train, train_ds, make_dataset(val["path"], val["label"], **common),
-                  make_dataset(test["path"], test["label"], **common))
+    test = data.split("test")
+    val = test if config["select_on"] == "test" else data.split("val")
+    test_ds = make_dataset(test["path"], test["label"], **common)
+    val_ds = test_ds if config["select_on"] == "test" else make_dataset(val["path"], val["label"], **common)
+    return Inputs(data, train, val, train_ds, val_ds, test_ds)
 
 
 def build_model(config: dict) -> keras.Model:

@@ -82,23 +82,76 @@ def choose_threshold(labels, scores, rule: str = "youden", target_sensitivity: f
     raise UserError(f"unknown threshold rule {rule!r}; expected 'youden' or 'sensitivity'")
 
 
+def metric_names() -> tuple[str, ...]:
+    """Every metric `metric_values` computes: the threshold metrics and ROC AUC, PR AUC and loss."""
+    return THRESHOLD_METRICS + RANKING_METRICS
+
+
+def _roc_auc_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """ROC AUC of each row (Mann-Whitney U with average ranks for ties, as sklearn); NaN for a row
+    with one class only."""
+    from scipy.stats import rankdata
+    positives = labels.sum(-1)
+    negatives = labels.shape[-1] - positives
+    ranks = rankdata(scores, axis=-1)
+    u = (ranks * labels).sum(-1) - positives * (positives + 1) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((positives > 0) & (negatives > 0), u / (positives * negatives), np.nan)
+
+
+def _average_precision_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Average precision of each row, as sklearn's average_precision_score: the sum over distinct
+    score thresholds (descending) of the recall gained times the precision there; NaN without positives."""
+    order = np.argsort(-scores, axis=-1, kind="stable")
+    y, s = np.take_along_axis(labels, order, -1), np.take_along_axis(scores, order, -1)
+    tp, seen = np.cumsum(y, -1), np.arange(1, y.shape[-1] + 1)
+    end = np.ones_like(y, dtype=bool)
+    end[..., :-1] = s[..., :-1] != s[..., 1:]  # the last example of each group of tied scores
+    at_end = np.where(end, tp, 0)
+    previous = np.concatenate([np.zeros_like(tp[..., :1]), np.maximum.accumulate(at_end, -1)[..., :-1]], -1)
+    gained = np.where(end, tp - previous, 0) * (tp / seen)
+    positives = tp[..., -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(positives > 0, gained.sum(-1) / positives, np.nan)
+
+
+def metric_values(labels, scores, metric: str, threshold: float = 0.5) -> np.ndarray:
+    """`metric` of each row of `scores` (..., N) against `labels` (..., N) (broadcast), computed for all
+    rows at once (bootstrap resamples, seeds): shape (...). Any of metric_names(); the threshold
+    metrics at `threshold` (score >= threshold is PNEUMONIA), with sklearn's definitions."""
+    labels, scores = np.asarray(labels).astype(int), np.asarray(scores, dtype=float)
+    labels, scores = np.broadcast_arrays(labels, scores)
+    if metric in THRESHOLD_METRICS:
+        predicted, positive = scores >= threshold, labels == 1
+        tp, fp = (predicted & positive).sum(-1), (predicted & ~positive).sum(-1)
+        fn, tn = (~predicted & positive).sum(-1), (~predicted & ~positive).sum(-1)
+        return counts_metrics(tp, fp, fn, tn)[metric]
+    if metric == "loss":
+        return _log_loss(labels, scores).mean(-1)
+    if metric == "roc_auc":
+        return _roc_auc_rows(labels, scores)
+    if metric == "pr_auc":
+        return _average_precision_rows(labels, scores)
+    raise UserError(f"unknown metric {metric!r}; expected one of {', '.join(metric_names())}")
+
+
 def bootstrap_ci(labels, scores, threshold: float = 0.5, resamples: int = 1000, seed: int = 0,
                  level: float = 0.95) -> dict:
-    """{metric: [low, high]}: percentile bootstrap over examples (resampled with replacement, seeded).
-    Threshold metrics and the loss are computed for all resamples at once from confusion counts."""
+    """{metric: [low, high]}: percentile bootstrap over the test images of ONE model (resampled with
+    replacement, seeded; `picks = default_rng(seed).integers(0, N, (resamples, N))`). Every metric is
+    computed for all resamples at once (metric_values). Intervals over seeds and images together:
+    pneumonia_tf.stats.cell_interval."""
     labels, scores = np.asarray(labels).astype(int), np.asarray(scores, dtype=float)
     picks = np.random.default_rng(seed).integers(0, len(labels), (resamples, len(labels)))
-    y, predicted = labels[picks], (scores[picks] >= threshold)
-    tp, fp = (predicted & (y == 1)).sum(1), (predicted & (y == 0)).sum(1)
-    fn, tn = (~predicted & (y == 1)).sum(1), (~predicted & (y == 0)).sum(1)
-    draws = counts_metrics(tp, fp, fn, tn)
-    draws["loss"] = _log_loss(y, scores[picks]).mean(1)
-    both = [pick for pick, row in zip(picks, y) if row.min() != row.max()]
-    draws["roc_auc"] = [skm.roc_auc_score(labels[p], scores[p]) for p in both] or [float("nan")]
-    draws["pr_auc"] = [skm.average_precision_score(labels[p], scores[p]) for p in both] or [float("nan")]
     tail = (1 - level) / 2 * 100
-    return {name: [float(np.nanpercentile(draws[name], tail)), float(np.nanpercentile(draws[name], 100 - tail))]
-            for name in THRESHOLD_METRICS + RANKING_METRICS}
+    out = {}
+    for name in metric_names():
+        draws = metric_values(labels[picks], scores[picks], name, threshold)
+        if np.isnan(draws).all():
+            out[name] = [float("nan"), float("nan")]
+        else:
+            out[name] = [float(np.nanpercentile(draws, tail)), float(np.nanpercentile(draws, 100 - tail))]
+    return out
 
 
 def report(labels, scores, threshold: float, resamples: int = 1000, seed: int = 0) -> dict:

@@ -1,22 +1,29 @@
 """One self-contained HTML page per study and profile: results/<study>/<profile>/report.html.
 
-Rendered with jinja2 (pneumonia_tf/templates/report.html.j2) from the run records and the files the
-runs wrote, like the tables: the same records give the same file. Every figure is embedded as a PNG
-data URI; the page loads nothing and runs no script. In the order a reader needs: title and notices,
-the verdict table and a summary figure, departures and scale reductions, the data, each cell's curves,
-confusion matrix, ROC and PR (and Grad-CAM/CAM grids with their scores), the DCGANs, provenance.
+Rendered with jinja2 (pneumonia_tf/templates/report.html.j2) from the long-form results table and the
+claims of pneumonia_tf.results, and the files the runs wrote: the same records give the same file. Every
+figure is embedded as a PNG data URI; the page loads nothing and runs no script. In the order a
+reproduction report opens (the ReScience / ML Reproducibility Challenge format): a one-page summary
+(what the paper reports, how many of its numbers reproduced, the claims and their verdicts, the
+departures and scale reductions, seeds, profile and data), then the claims, the numbers with the
+baselines and optimism gaps and a summary figure, the data, each cell's curves, confusion matrix, ROC
+and PR (and Grad-CAM/CAM grids with their scores), the DCGANs, provenance.
 """
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import jinja2
 import pandas as pd
 
 from pneumonia_tf import CLASSES
+from pneumonia_tf.experiments import test_selected
 from pneumonia_tf.plots import plt, save
 from pneumonia_tf.records import atomic_write, read_json
+from pneumonia_tf.study_runs import Cell
+from pneumonia_tf.tables import INTERVAL_NOTE, display_claims, display_table, table1_architecture
 
 RUN_FIGURES = (("training_curves.png", "training curves"), ("confusion_0.5.png", "confusion matrix at 0.5"),
                ("roc.png", "ROC curve"), ("pr.png", "precision-recall curve"))
@@ -27,10 +34,11 @@ def image_uri(path: Path) -> str | None:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode() if path.exists() else None
 
 
-def summary_figure(experiment: dict, points: pd.DataFrame, path: Path) -> Path | None:
-    """Per table column (test metrics), each row's reproduced mean with its 95% CI (blue) against the
-    paper's value (red diamond), so a reader sees at a glance where the paper falls. `points`:
-    pneumonia_tf.results.points."""
+def summary_figure(experiment: dict, table: pd.DataFrame, path: Path) -> Path | None:
+    """Per table column (test metrics), each row's reproduced mean with its interval over seeds and
+    test images (blue) against the paper's value (red diamond), so a reader sees at a glance where the
+    paper falls. `table`: the long form of pneumonia_tf.results.long_table."""
+    points = table[(table["kind"] == "cell") & ~table["metric"].str.startswith("history:") & table["mean"].notna()]
     if points.empty:
         return None
     columns, rows = list(dict.fromkeys(points["column"])), experiment["table"]["rows"]
@@ -40,8 +48,8 @@ def summary_figure(experiment: dict, points: pd.DataFrame, path: Path) -> Path |
         chosen = points[points["column"] == name]
         y = [rows.index(row) for row in chosen["row"]]
         ax.errorbar(chosen["mean"], y, xerr=[chosen["mean"] - chosen["low"], chosen["high"] - chosen["mean"]],
-                    fmt="o", color="tab:blue", capsize=3, label="reproduced: mean over seeds, 95% CI")
-        ax.plot(chosen["paper"], y, "D", color="tab:red", label="paper")
+                    fmt="o", color="tab:blue", capsize=3, label="reproduced: mean over seeds, 95% interval")
+        ax.plot(chosen["paper"].astype(float), y, "D", color="tab:red", label="paper")
         metric = chosen["metric"].iloc[0]
         ax.set(title=name, xlabel="loss (nats)" if metric == "loss" else f"{metric} (fraction)")
         if metric != "loss":
@@ -56,16 +64,11 @@ def summary_figure(experiment: dict, points: pd.DataFrame, path: Path) -> Path |
     return save(fig, path)
 
 
-def verdict_table(experiment: dict, table: pd.DataFrame) -> pd.DataFrame:
-    """The results table in long form, one line per cell and metric (easier to read than the wide
-    Markdown table): row, metric, paper, reproduced, 95% CI, difference, verdict."""
-    lines = []
-    for _, row in table.iterrows():
-        for column in experiment["table"]["columns"]:
-            name = column["name"]
-            lines.append({"row": row["cell"], "cell": column["cell"].format(row=row["cell"]), "metric": name,
-                          **{part: row[f"{name} {part}"] for part in ("paper", "reproduced", "95% CI", "diff", "verdict")}})
-    return pd.DataFrame(lines)
+def coloured(html: str) -> str:
+    """Table HTML with each verdict cell classed by its first word (reproduced, higher, lower,
+    inconclusive, degenerate, missing, supported, contradicted), for the page's colours."""
+    return re.sub(r"<td>(reproduced|higher|lower|inconclusive|degenerate|missing|supported|contradicted)",
+                  lambda m: f'<td class="{m.group(1)}">{m.group(1)}', html)
 
 
 def curves_against_paper(experiment: dict, cell: str, records: list[dict], path: Path) -> Path | None:
@@ -105,74 +108,84 @@ def data_tables(summary: dict) -> dict:
             "official_shared": summary["official_shared_patients"]["count"], "root": summary.get("root", "")}
 
 
-def cell_sections(experiment: dict, folders: dict[str, list[Path]], figures: Path) -> list[dict]:
+def cell_sections(experiment: dict, cells: dict[str, Cell], figures: Path) -> list[dict]:
     """Per cell with runs: its seeds, figures of its first seed, Grad-CAM/CAM grids and scores."""
     sections = []
-    for cell, runs in folders.items():
-        records = [read_json(run / "record.json") for run in runs]
-        first = runs[0]
-        images = [(caption, image_uri(first / "figures" / name)) for name, caption in RUN_FIGURES]
-        curves = curves_against_paper(experiment, cell, records, figures / f"{cell}-curves-vs-paper.png")
+    for name, cell in cells.items():
+        first = cell.folders[0]
+        images = [(caption, image_uri(first / "figures" / file)) for file, caption in RUN_FIGURES]
+        curves = curves_against_paper(experiment, name, cell.records, figures / f"{name}-curves-vs-paper.png")
         if curves:
             images.insert(0, ("training curves against the paper's endpoints", image_uri(curves)))
         cam = first / "cam"
         sections.append({
-            "cell": cell, "seeds": [r.get("seed", "?") for r in records], "run": str(first),
-            "epochs": [r.get("epochs_trained", "?") for r in records], "images": [(c, u) for c, u in images if u],
+            "cell": name, "seeds": cell.seeds, "run": str(first), "protocol": test_selected(experiment["cells"].get(name, {})),
+            "epochs": [r.get("epochs_trained", "?") for r in cell.records], "images": [(c, u) for c, u in images if u],
             "cam_grid": image_uri(cam / "three_rows.png"), "cam_overlays": image_uri(cam / "overlay_grid.png"),
             "cam_score": read_json(cam / "score.json") if (cam / "score.json").exists() else None})
     return sections
 
 
 def dcgan_sections(study_runs: Path) -> list[dict]:
-    """Per class DCGAN: the last sample grid, the loss curves and the quality report."""
+    """Per seed and class DCGAN: the last sample grid, the loss curves and the quality report."""
     sections = []
-    for class_name in CLASSES:
-        run = study_runs / "dcgan" / class_name
-        if not run.exists():
-            continue
+    for run in sorted(p for p in (study_runs / "dcgan").glob("*/*") if p.is_dir()):
         grids = sorted((run / "samples").glob("*.png"))
         training = read_json(run / "training.json") if (run / "training.json").exists() else {}
-        sections.append({"class": class_name, "epochs": training.get("epochs"),
+        sections.append({"class": run.name, "seed": run.parent.name, "epochs": training.get("epochs"),
                          "grid": image_uri(grids[-1]) if grids else None, "losses": image_uri(run / "losses.png"),
                          "quality": read_json(run / "quality.json") if (run / "quality.json").exists() else None})
     return sections
 
 
-def provenance(folders: dict[str, list[Path]]) -> dict:
+def provenance(cells: dict[str, Cell]) -> dict:
     """Commit(s), package versions, seeds and wall time per cell and seed."""
     rows, commits, versions = [], set(), {}
-    for cell, runs in folders.items():
-        for run in runs:
-            record = read_json(run / "record.json")
+    for name, cell in cells.items():
+        for record in cell.records:
             commits.add(str(record.get("git_commit")))
             versions = versions or record.get("versions", {})
-            rows.append({"cell": cell, "seed": record.get("seed"), "epochs": record.get("epochs_trained"),
-                         "wall time (s)": record.get("wall_time_s"), "commit": str(record.get("git_commit"))[:12]})
+            rows.append({"cell": name, "seed": record.get("seed"), "split seed": record.get("split", {}).get("split_seed"),
+                         "epochs": record.get("epochs_trained"), "wall time (s)": record.get("wall_time_s"),
+                         "commit": str(record.get("git_commit"))[:12]})
     return {"commits": sorted(commits), "versions": versions,
             "table": pd.DataFrame(rows).to_html(index=False, border=0) if rows else ""}
 
 
-def write_report(experiment: dict, profile: str, table: pd.DataFrame, points: pd.DataFrame, notices: list[str],
-                 lines: list[str], folders: dict[str, list[Path]], study_runs: Path, out: Path) -> Path:
-    """Render out/report.html (see the module docstring) from the results table, its points
-    (pneumonia_tf.results.points), notices, note lines and the runs' folders; returns its path."""
+def scope(experiment: dict) -> dict:
+    """What the paper reports, for the summary: its numbers and its claims."""
+    numbers = sum(len(values) for values in experiment.get("paper", {}).values())
+    return {"numbers": numbers, "claims": len(experiment.get("claims", {})),
+            "cells": len(experiment.get("cells", {}))}
+
+
+def write_report(experiment: dict, profile: str, table: pd.DataFrame, claims: pd.DataFrame, counts: dict,
+                 notices: list[str], lines: list[str], external: pd.DataFrame, cells: dict[str, Cell],
+                 study_runs: Path, out: Path) -> Path:
+    """Render out/report.html (see the module docstring) from the long-form table and the claims of
+    pneumonia_tf.results, the verdict counts, notices, note lines and the study's runs; returns its path."""
     figures = out / "report_figures"
-    summary = summary_figure(experiment, points, figures / "summary.png")
-    first = next((runs[0] for runs in folders.values() if runs), None)
+    summary = summary_figure(experiment, table, figures / "summary.png")
+    first = next((cell.folders[0] for cell in cells.values()), None)
     data = data_tables(read_json(first / "data_summary.json")) if first and (first / "data_summary.json").exists() \
         else None
     environment = jinja2.Environment(loader=jinja2.PackageLoader("pneumonia_tf", "templates"),
                                      autoescape=jinja2.select_autoescape(["html", "j2"]),
                                      trim_blocks=True, lstrip_blocks=True)
-    verdicts = verdict_table(experiment, table).to_html(index=False, border=0, classes="verdicts")
-    for verdict, css in (("within CI", "within"), ("paper above CI", "outside"), ("paper below CI", "outside")):
-        verdicts = verdicts.replace(f"<td>{verdict}</td>", f'<td class="{css}">{verdict}</td>')
+    html_table = lambda frame, css="": coloured(frame.to_html(index=False, border=0, classes=css))  # noqa: E731
+    architecture = (html_table(pd.DataFrame([table1_architecture(r) for r in experiment["table"]["rows"]]))
+                    if experiment["table"].get("describe") == "table1_architecture" else None)
+    extra = {kind: html_table(display_table(table, kind)) for kind in ("baseline", "optimism gap")
+             if (table["kind"] == kind).any()}
     html = environment.get_template("report.html.j2").render(
         title=experiment["title"], study=experiment["study"], profile=profile, notices=notices,
-        averaging=experiment["table"].get("averaging", "binary"), verdicts=verdicts,
+        averaging=experiment["table"].get("averaging", "binary"), scope=scope(experiment), counts=counts,
+        claims=claims.to_dict(orient="records"), claims_table=html_table(display_claims(claims), "claims") if len(claims)
+        else None, verdicts=html_table(display_table(table, "cell"), "verdicts"), interval_note=INTERVAL_NOTE,
+        baselines=extra.get("baseline"), gaps=extra.get("optimism gap"), architecture=architecture,
+        external=html_table(external) if len(external) else None,
         summary=image_uri(summary) if summary else None, lines=lines, data=data,
-        cells=cell_sections(experiment, folders, figures), dcgans=dcgan_sections(study_runs),
-        provenance=provenance(folders), seeds=sorted({s for runs in folders.values() for s in range(len(runs))}),
+        cells=cell_sections(experiment, cells, figures), dcgans=dcgan_sections(study_runs),
+        provenance=provenance(cells), seeds=sorted({s for cell in cells.values() for s in cell.seeds}),
     )
     return atomic_write(out / "report.html", html)

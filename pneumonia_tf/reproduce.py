@@ -5,8 +5,9 @@ python -m pneumonia_tf.reproduce STUDY [--profile smoke|quick|paper] [--data PAT
 
 Each cell writes runs/<study>/<profile>/<cell>/<seed>/ (a training run folder with record.json). A cell
 with a record is finished and skipped, so a killed reproduction picks up where it stopped. Studies with
-dcgan = true train one DCGAN per class and generate images into generated/<study>-<profile>/ before
-the cells that train on them, and score them (runs/<study>/<profile>/dcgan/<CLASS>/quality.json).
+dcgan = true train one DCGAN per class and seed, on exactly the training split of that seed's cells,
+and generate images into generated/<study>-<profile>/seed<S>/ before the cells of seed S that train on
+them, and score them (runs/<study>/<profile>/dcgan/<S>/<CLASS>/quality.json).
 Studies whose paper shows Grad-CAM or CAM ([explain]) get each run's maps and scores in <run>/cam/.
 
 --shard I/N runs the I-th of N disjoint parts of the (seed, cell) list, so N processes or machines
@@ -28,55 +29,64 @@ from pneumonia_tf.data.synthetic import NOTICE
 from pneumonia_tf.data.cache import exclusive
 from pneumonia_tf.distribute import STRATEGIES
 from pneumonia_tf.errors import UserError
-from pneumonia_tf.config import parse_assignment
+from pneumonia_tf.config import parse_assignment, resolve
 from pneumonia_tf.experiments import (cell_config, cell_configs, dcgan_settings, experiment_path, generated_folder,
-                                      load_experiment, studies, uses_generated)
-from pneumonia_tf.records import read_json, write_json
+                                      load_experiment, studies, test_selected, uses_generated)
+from pneumonia_tf.records import atomic_write, read_json, write_json
 from pneumonia_tf.train import train
 
 
-def run_dcgans(experiment: dict, profile: str, data: str, out: Path, runs: Path, seed: int = 0,
-               decoded_cache: bool = True) -> Path:
-    """Train (or reuse) one DCGAN per class and write its images to out/<CLASS>/; returns out. Under a
-    lock on `out`, so concurrent shards train each DCGAN once (the lock dies with a killed holder)."""
+def run_dcgans(experiment: dict, profile: str, config: dict, out: Path, runs: Path) -> Path:
+    """Train (or reuse) one DCGAN per class for one seed and write its images to out/<CLASS>/; returns
+    out. `config` is a resolved training config of the seed's cells: the DCGANs train with its seed, on
+    exactly its training split (the same split_seed, so no validation or test patient is among their
+    images), and each run lists those images in runs/<CLASS>/training_images.csv. Under a lock on
+    `out`, so concurrent shards train each DCGAN once (the lock dies with a killed holder)."""
     with exclusive(out):
-        return _run_dcgans(experiment, profile, data, out, runs, seed, decoded_cache)
+        return _run_dcgans(experiment, profile, config, out, runs)
 
 
-def _run_dcgans(experiment: dict, profile: str, data: str, out: Path, runs: Path, seed: int,
-                decoded_cache: bool) -> Path:
+def _run_dcgans(experiment: dict, profile: str, config: dict, out: Path, runs: Path) -> Path:
     settings = dcgan_settings(experiment, profile)
-    size, count = settings["image_size"], settings["num_images"]
+    size, count, seed = settings["image_size"], settings["num_images"], config["seed"]
     for class_name in CLASSES:
         manifest = out / class_name / "manifest.json"
         if manifest.exists() and read_json(manifest)["count"] >= count:
             continue
-        print(f"=== {experiment['study']} / {profile} / dcgan / {class_name}")
-        run_dir = runs / "dcgan" / class_name
-        paths = real_images(data, class_name, size, 1, seed)[:settings.get("max_real_images")]
-        gan = trained_gan(paths, run_dir, image_size=size, epochs=settings["epochs"], batch_size=settings["batch_size"],
-                          seed=seed, jit_compile=False, decoded_cache=decoded_cache)
+        print(f"=== {experiment['study']} / {profile} / dcgan / seed {seed} / {class_name}")
+        run_dir = runs / class_name
+        rows = real_images(config, class_name)[:settings.get("max_real_images")]
+        atomic_write(run_dir / "training_images.csv", rows.to_csv(index=False))
+        gan = trained_gan(rows["path"].tolist(), run_dir, image_size=size, epochs=settings["epochs"],
+                          batch_size=settings["batch_size"], seed=seed, jit_compile=False,
+                          decoded_cache=config["decoded_cache"])
         written = write_images(gan.generate(count, seed=seed), out / class_name)
-        write_json(manifest, {"class": class_name, "count": len(written), "image_size": size,
-                              "training": read_json(run_dir / "training.json"), "run_dir": str(run_dir)})
+        write_json(manifest, {"class": class_name, "count": len(written), "image_size": size, "seed": seed,
+                              "split": split_seeds(config), "training": read_json(run_dir / "training.json"),
+                              "run_dir": str(run_dir)})
     return out
 
 
-def dcgan_quality(experiment: dict, profile: str, data: str, generated: Path, runs: Path, feature_run: Path | None,
-                  seed: int = 0) -> dict[str, dict]:
-    """{class: quality report} of each class's generated images against its real training images
-    (diversity, two-sample accuracy, Fréchet distance), in the features of `feature_run` (a trained
-    classifier of the study) when it is finished; written once to runs/dcgan/<CLASS>/quality.json."""
+def split_seeds(config: dict) -> dict:
+    return {key: config[key] for key in ("split_seed", "vary_split", "val_fraction")}
+
+
+def dcgan_quality(experiment: dict, profile: str, config: dict, generated: Path, runs: Path,
+                  feature_run: Path | None) -> dict[str, dict]:
+    """{class: quality report} of each class's generated images (one seed's DCGANs) against the real
+    training images they were trained on (diversity, two-sample accuracy, Fréchet distance), in the
+    features of `feature_run` (a trained clean classifier of the study, same seed) when it is
+    finished; written once to runs/<CLASS>/quality.json."""
     settings, reports = dcgan_settings(experiment, profile), {}
     size = settings["image_size"]
     for class_name in CLASSES:
-        target = runs / "dcgan" / class_name / "quality.json"
+        target = runs / class_name / "quality.json"
         if not target.exists() and (generated / class_name / "manifest.json").exists():
-            paths = real_images(data, class_name, size, 1, seed)[:settings.get("max_real_images")]
+            paths = real_images(config, class_name)["path"].tolist()[:settings.get("max_real_images")]
             images = np.stack([np.asarray(Image.open(p)) for p in sorted((generated / class_name).glob("*.png"))[:1000]])
             fake = images[..., None].astype("float32") / 127.5 - 1.0
             finished = feature_run if feature_run and (feature_run / "record.json").exists() else None
-            write_json(target, quality_report(paths, fake, size, finished, seed=seed))
+            write_json(target, quality_report(paths, fake, size, finished, seed=config["seed"]))
         if target.exists():
             reports[class_name] = read_json(target)
     return reports
@@ -105,12 +115,15 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
     index, count = shard
     jobs = [(seed, cell) for seed in range(seeds) for cell in cells][index - 1::count]
     needs_dcgan = lambda cell: uses_generated(cells[cell])  # noqa: E731
+    # the clean cell on real images whose split (and, once trained, features) a seed's DCGANs use
+    real_cell = next((cell for cell in cells if not needs_dcgan(cell) and not test_selected(cells[cell])), None)
+    real_config = lambda seed: resolve({**cells[real_cell], **overrides, "seed": seed})  # noqa: E731
     records = []
     for seed, cell in sorted(jobs, key=lambda job: needs_dcgan(job[1])):  # cells on real data first
-        if needs_dcgan(cell):
-            run_dcgans(experiment, profile, data, generated, study_runs,  # once; later calls find it done
-                       decoded_cache=overrides.get("decoded_cache", True))
-        config = {**cell_config(experiment, profile, cell, data, generated), **overrides, "seed": seed}
+        if needs_dcgan(cell):  # once per seed; later calls find it done
+            run_dcgans(experiment, profile, real_config(seed), generated / f"seed{seed}",
+                       study_runs / "dcgan" / str(seed))
+        config = {**cell_config(experiment, profile, cell, data, generated / f"seed{seed}"), **overrides, "seed": seed}
         out = study_runs / cell / str(seed)
         if not (out / "record.json").exists():
             print(f"=== {experiment['study']} / {profile} / {cell} / seed {seed}")
@@ -119,8 +132,9 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
             explain(out, **experiment["explain"])
         records.append(out / "record.json")
     if experiment.get("dcgan"):
-        real_cell = next(cell for cell in cells if not needs_dcgan(cell))
-        dcgan_quality(experiment, profile, data, generated, study_runs, study_runs / real_cell / "0")
+        for seed in sorted({seed for seed, cell in jobs if needs_dcgan(cell)}):
+            dcgan_quality(experiment, profile, real_config(seed), generated / f"seed{seed}",
+                          study_runs / "dcgan" / str(seed), study_runs / real_cell / str(seed))
     if data.startswith("synthetic"):
         print(NOTICE, file=sys.stderr)
     return records
@@ -134,7 +148,8 @@ def main(argv) -> int:
     parser.add_argument("--data", help="data set (default: the profile's; smoke uses the synthetic phantom)")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--runs", type=Path, default=Path("runs"))
-    parser.add_argument("--generated", type=Path, help="DCGAN image folder (default generated/<study>-<profile>)")
+    parser.add_argument("--generated", type=Path, help="root of the DCGAN image folders, seed S in seed<S>/ "
+                                                       "(default generated/<study>-<profile>)")
     parser.add_argument("--shard", default="1/1", help="I/N: run the I-th of N disjoint parts (default 1/1)")
     parser.add_argument("--strategy", choices=STRATEGIES, help="train every cell with this tf.distribute strategy")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",

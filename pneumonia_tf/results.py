@@ -1,13 +1,20 @@
-"""Rebuild a study's comparison table from the run registry: paper value, reproduced mean +- sd over
-seeds, bootstrap 95% CI, the difference and a verdict (the paper's value within, above or below the
-CI), for every cell, under the study's metric averaging; below it, the study's departures from the
-paper, the profile's scale reductions, and the paper's image counts against the data's. Cells without
-a record show as missing.
+"""Rebuild a study's results from the run registry: one long-form table built once, from which the
+Markdown, CSV and LaTeX tables, the claims table and the report are rendered.
 
-python -m pneumonia_tf.results STUDY [--profile P] [--runs runs/] [--out results/] [--check]
+python -m pneumonia_tf.results STUDY [--profile P] [--runs runs/] [--out results/] [--resamples 2000] [--check]
 
-Writes results/<study>/<profile>/table.{md,csv,tex} (byte-identical from the same records) and gathers
-the runs' figures under results/<study>/<profile>/figures/; prints the Markdown table.
+Every record and predictions file is read once (pneumonia_tf.study_runs). The long table has one row
+per (cell, metric) of the study's [table]: the paper's value, the value of every seed, their mean and
+sd, the interval (test metrics: the two-level bootstrap over seeds and test images of
+pneumonia_tf.stats; training-curve endpoints: Student's t over seeds), the difference, the verdict
+against the study's declared tolerance (pneumonia_tf.verdicts) and flags (degenerate models, DCGAN
+images unlike the paper's, cells selected on the test split). Below the cells it holds the trivial
+baselines on the same test split and, for the paper's-protocol cells, the optimism gap: protocol cell
+minus its clean twin, paired. The claims ([claims]) are tested in pneumonia_tf.claims.
+
+Writes results/<study>/<profile>/{table.md, table.csv (the long form), table.tex, claims.csv,
+report.html} (the same records give byte-identical files) and gathers the runs' figures under
+figures/; prints the Markdown. --check exits 1 when a cell has no record.
 """
 from __future__ import annotations
 
@@ -19,139 +26,182 @@ import numpy as np
 import pandas as pd
 
 from pneumonia_tf import cli
-from pneumonia_tf.experiments import departures, experiment_path, load_experiment, studies
-from pneumonia_tf.metrics import metric_key
-from pneumonia_tf.models.cnn import TABLE1
+from pneumonia_tf.claims import evaluate_claims
+from pneumonia_tf.config import TEST_SELECTED
+from pneumonia_tf.experiments import (departures, experiment_path, load_experiment, protocol_twins, studies,
+                                      test_selected, uses_generated)
+from pneumonia_tf.metrics import metric_key, metric_values
 from pneumonia_tf.models.transfer import BASES
-from pneumonia_tf.records import atomic_write, read_json
+from pneumonia_tf.records import atomic_write
 from pneumonia_tf.report import write_report
+from pneumonia_tf.stats import cell_interval, paired_difference, seed_interval, variance_components
+from pneumonia_tf.study_runs import Cell, dcgan_quality, read_study
+from pneumonia_tf.tables import display_table, external_table, markdown
+from pneumonia_tf.verdicts import (BASELINES, DEGENERATE, INCONCLUSIVE, VERDICTS, baseline_values, dcgan_flag,
+                                   degenerate_reasons, degenerate_text, family, number_verdict, seed_budget)
 
 MISSING = "missing"
+RESAMPLES = 2000
+COLUMNS = ["kind", "row", "column", "cell", "metric", "paper", "values", "mean", "sd", "low", "high", "n", "diff",
+           "p", "verdict", "budget", "flags", "interval"]
+HISTORY_MIN_SEEDS = 3  # a training-curve endpoint gets a verdict from this many seeds on
+INTERVALS = {"bootstrap": "seeds and test images (two-level bootstrap)", "t": "seeds (Student's t)",
+             "constant": "none (nothing random)", "coin": "coin draws"}
 
 
-def read_runs(runs: Path, study: str, profile: str) -> dict[str, list[Path]]:
-    """{cell: [finished run folder per seed, by seed]} under runs/<study>/<profile>/<cell>/<seed>/."""
-    found: dict[str, list[Path]] = {}
-    for path in sorted((runs / study / profile).glob("*/*/record.json"), key=lambda p: (p.parts[-3], int(p.parts[-2]))):
-        found.setdefault(path.parts[-3], []).append(path.parent)
-    return found
-
-
-def read_records(runs: Path, study: str, profile: str) -> dict[str, list[dict]]:
-    """{cell: [record per seed, by seed]} from runs/<study>/<profile>/<cell>/<seed>/record.json."""
-    return {cell: [read_json(folder / "record.json") for folder in folders]
-            for cell, folders in read_runs(runs, study, profile).items()}
-
-
-def table1_architecture(row: str) -> dict:
-    """Seed 004's descriptive columns for one Table-1 model."""
-    spec = TABLE1[row]
-    return {"conv layers": ", ".join("-".join(map(str, block)) for block in spec["blocks"]),
-            "conv dropout": spec["conv_dropout"] or "-", "dense layers": spec["dense"],
-            "dense dropout": spec["dense_dropout"] or "-", "batch normalization": "yes" if spec["batch_norm"] else "no",
-            "regularizers": f"L1 {spec['l1']}, L2 {spec['l2']}" if spec["l1"] or spec["l2"] else "-"}
-
-
-def metric_values(record: dict, metric: str, averaging: str) -> tuple[float, list[float] | None]:
-    """(value, 95% CI or None) of a column metric in one record: a test metric at threshold 0.5 under
-    the table's averaging, or a training-history endpoint "history:<column>:first|last" (no CI)."""
-    if metric.startswith("history:"):
-        _, column, end = metric.split(":")
-        history = record["history"]
-        return float(history[0 if end == "first" else -1][column]), None
-    test, key = record["test"]["at_0.5"], metric_key(metric, averaging)
-    return test[key], test["ci"][key]
-
-
-def verdict(paper: float, low: float, high: float) -> str:
-    """Where the paper's value lies against the reproduced 95% CI."""
-    return "within CI" if low <= paper <= high else ("paper above CI" if paper > high else "paper below CI")
-
-
-def aggregate(records: list[dict], metric: str, averaging: str) -> tuple[list[float], float | None, float | None]:
-    """(values per seed, CI low, CI high) of one cell's metric: the CI is the mean of the seeds'
-    bootstrap bounds, None for history metrics. The table and the report's figure both use this."""
-    values, cis = zip(*(metric_values(r, metric, averaging) for r in records))
-    if cis[0] is None:
-        return list(values), None, None
-    return list(values), float(np.mean([c[0] for c in cis])), float(np.mean([c[1] for c in cis]))
-
-
-def _cells(name: str, paper, records: list[dict], metric: str, averaging: str) -> dict:
-    """The five columns of one metric: paper, reproduced (mean +- sd over seeds), 95% CI (bootstrap,
-    averaged over seeds), difference, verdict."""
-    out = {f"{name} paper": f"{paper:.3f}" if paper is not None else "n/a"}
-    if not records:
-        return {**out, **{f"{name} {part}": MISSING for part in ("reproduced", "95% CI", "diff", "verdict")}}
-    values, low, high = aggregate(records, metric, averaging)
-    mean = float(np.mean(values))
-    spread = f" ± {np.std(values, ddof=1):.3f}" if len(values) > 1 else ""
-    out[f"{name} reproduced"] = f"{mean:.3f}{spread} (n={len(values)})"
-    out[f"{name} 95% CI"] = "n/a (history)" if low is None else f"{low:.3f}-{high:.3f}"
-    out[f"{name} diff"] = f"{mean - paper:+.3f}" if paper is not None else "n/a"
-    out[f"{name} verdict"] = verdict(paper, low, high) if paper is not None and low is not None else "n/a"
+def cell_flags(experiment: dict, cells: dict[str, Cell], study_runs: Path) -> dict[str, dict]:
+    """{cell: {"degenerate": text or None, "flags": [...]}}: degenerate seeds (from the test
+    predictions), DCGAN images unlike the paper's, selection on the test split."""
+    out = {}
+    for name, cell in cells.items():
+        flags, degenerate = [], None
+        if cell.has_split("test"):
+            degenerate = degenerate_text(degenerate_reasons(*cell.scores("test")))
+        config = experiment["cells"].get(name, {})
+        if test_selected(config):
+            flags.append(TEST_SELECTED.upper())
+        if uses_generated(config):
+            flag = dcgan_flag({seed: dcgan_quality(study_runs, seed) for seed in cell.seeds})
+            flags += [flag] if flag else []
+        out[name] = {"degenerate": degenerate, "flags": flags}
     return out
 
 
-def build_table(experiment: dict, records: dict[str, list[dict]]) -> pd.DataFrame:
-    """One row per table row of the experiment; see the module docstring for the columns."""
+def _entry(cell: Cell | None, metric: str, paper, verdict_spec: dict, flags: dict, resamples: int) -> dict:
+    """The long table's fields for one (cell, metric)."""
+    if cell is None:
+        return {"verdict": MISSING, "n": 0}
+    if metric.startswith("history:"):
+        _, column, end = metric.split(":")
+        values = [float(r["history"][0 if end == "first" else -1][column]) for r in cell.records]
+        mean, low, high = seed_interval(values)
+        interval, enough = "t", len(values) >= HISTORY_MIN_SEEDS
+    elif not cell.has_split("test"):
+        return {"verdict": MISSING, "n": len(cell.records), "budget": "no predictions.csv: re-evaluate the runs"}
+    else:
+        labels, scores = cell.scores("test")
+        values = list(map(float, metric_values(labels, scores, metric)))
+        mean, low, high = cell_interval(labels, scores, metric, resamples=resamples)
+        interval, enough = "bootstrap", True
+    entry = {"values": "; ".join(f"{v:.4f}" for v in values), "mean": mean, "low": low, "high": high,
+             "n": len(values), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else np.nan,
+             "interval": INTERVALS[interval], "flags": "; ".join(flags["flags"])}
+    if paper is None:
+        return {**entry, "verdict": "no paper value" if not flags["degenerate"] else flags["degenerate"]}
+    entry["diff"] = mean - paper
+    tolerance = verdict_spec.get("tolerance", {}).get(family(metric), 0.0)
+    rounding = verdict_spec.get("rounding", 0.0)
+    if flags["degenerate"]:
+        return {**entry, "verdict": flags["degenerate"]}
+    if not enough:
+        return {**entry, "verdict": INCONCLUSIVE, "budget": f"a verdict needs {HISTORY_MIN_SEEDS} seeds or more"}
+    entry["verdict"] = number_verdict(paper, low, high, tolerance, rounding)
+    if entry["verdict"] == INCONCLUSIVE and interval == "bootstrap":
+        parts = variance_components(labels, scores, metric, resamples=resamples)
+        entry["budget"] = seed_budget(entry["diff"], parts["seed_var"], parts["image_var"], tolerance, rounding)
+    return entry
+
+
+def baseline_rows(experiment: dict, cells: dict[str, Cell], metrics: list[str]) -> list[dict]:
+    """The trivial classifiers on the study's test split (that of its clean cells on real images)."""
+    clean = [c for n, c in cells.items() if c.has_split("test") and not test_selected(experiment["cells"].get(n, {}))
+             and not uses_generated(experiment["cells"].get(n, {}))]
+    if not clean:
+        return []
+    labels, _ = clean[0].scores("test")
+    train = clean[0].records[0]["data"]["splits"]["train"]
+    prevalence = train["PNEUMONIA"]["images"] / train["images"]
+    rows = []
+    for metric in metrics:
+        for name, (value, low, high) in baseline_values(labels, metric, prevalence).items():
+            rows.append({"kind": "baseline", "row": name, "column": metric, "cell": name, "metric": metric,
+                         "mean": value, "low": low, "high": high, "n": 1,
+                         "interval": INTERVALS["coin" if name == BASELINES[2] else "constant"],
+                         "flags": f"PNEUMONIA with probability {prevalence:.3f}, the training prevalence"
+                         if name == BASELINES[2] else ""})
+    return rows
+
+
+def gap_rows(experiment: dict, cells: dict[str, Cell], metrics: list[str], resamples: int) -> list[dict]:
+    """The optimism gap of each protocol cell: its metric minus its clean twin's, on the same test
+    images, seed i paired with seed i (the same training run up to the choice of epoch)."""
+    rows = []
+    for protocol, clean in protocol_twins(experiment).items():
+        if not (protocol in cells and clean in cells and cells[protocol].has_split("test")
+                and cells[clean].has_split("test")):
+            continue
+        common = sorted(set(cells[protocol].seeds) & set(cells[clean].seeds))
+        labels, scores_p = cells[protocol].scores("test")
+        _, scores_c = cells[clean].scores("test")
+        pick = lambda cell, scores: scores[[cell.seeds.index(s) for s in common]]  # noqa: E731
+        for metric in metrics:
+            result = paired_difference(labels, pick(cells[protocol], scores_p), pick(cells[clean], scores_c), metric,
+                                       resamples=resamples, same_seeds=True)
+            rows.append({"kind": "optimism gap", "row": protocol, "column": metric, "cell": f"{protocol} - {clean}",
+                         "metric": metric, "mean": result["diff"], "low": result["low"], "high": result["high"],
+                         "p": result["p"], "n": len(common), "interval": INTERVALS["bootstrap"] + ", paired by seed"})
+    return rows
+
+
+def long_table(experiment: dict, cells: dict[str, Cell], flags: dict[str, dict],
+               resamples: int = RESAMPLES) -> pd.DataFrame:
+    """One row per (cell, metric) of [table], then the baselines and the optimism gaps (COLUMNS).
+    flags: cell_flags()."""
     spec, paper = experiment["table"], experiment.get("paper", {})
     averaging = spec.get("averaging", "binary")
-    rows = []
-    for number, row in enumerate(spec["rows"], 1):
-        line = {"No": number, "cell": row}
-        if spec.get("describe") == "table1_architecture":
-            line.update(table1_architecture(row))
-        for column in spec["columns"]:
-            cell = column["cell"].format(row=row)
-            line.update(_cells(column["name"], paper.get(cell, {}).get(column["metric"]), records.get(cell, []),
-                               column["metric"], averaging))
-        rows.append(line)
-    return pd.DataFrame(rows)
-
-
-def notices(records: dict[str, list[dict]]) -> list[str]:
-    """The loud notices a table carries: synthetic data; transfer bases randomly initialised."""
-    all_records = [r for rs in records.values() for r in rs]
-    found = []
-    if any(r.get("synthetic_data") for r in all_records):
-        found.append("SYNTHETIC PHANTOM DATA: NOT COMPARABLE TO ANY PAPER")
-    if any(r.get("config", {}).get("model") in BASES and not r["config"].get("weights") for r in all_records):
-        found.append("BASES RANDOMLY INITIALISED, NOT IMAGENET: NOT COMPARABLE TO THE PAPER")
-    return found
-
-
-def points(experiment: dict, records: dict[str, list[dict]]) -> pd.DataFrame:
-    """One row per table row and test-metric column with records: row, column, paper (or NaN), the
-    reproduced mean and the 95% CI (means over seeds), for the report's summary figure."""
-    spec, paper = experiment["table"], experiment.get("paper", {})
+    twins = protocol_twins(experiment)
     rows = []
     for row in spec["rows"]:
         for column in spec["columns"]:
-            cell = column["cell"].format(row=row)
-            if column["metric"].startswith("history:") or not records.get(cell):
-                continue
-            values, low, high = aggregate(records[cell], column["metric"], spec.get("averaging", "binary"))
-            rows.append({"row": row, "column": column["name"], "metric": column["metric"],
-                         "paper": paper.get(cell, {}).get(column["metric"], np.nan), "mean": float(np.mean(values)),
-                         "low": low, "high": high})
-    return pd.DataFrame(rows, columns=["row", "column", "metric", "paper", "mean", "low", "high"])
+            name, metric = column["cell"].format(row=row), column["metric"]
+            key = metric if metric.startswith("history:") else metric_key(metric, averaging)
+            value = paper.get(twins.get(name, name), {}).get(metric)
+            rows.append({"kind": "cell", "row": row, "column": column["name"], "cell": name, "metric": key,
+                         "paper": value, **_entry(cells.get(name), key, value, experiment.get("verdict", {}),
+                                                  flags.get(name, {"degenerate": None, "flags": []}), resamples)})
+    metrics = list(dict.fromkeys(r["metric"] for r in rows if not r["metric"].startswith("history:")))
+    rows += baseline_rows(experiment, cells, metrics) + gap_rows(experiment, cells, metrics, resamples)
+    return pd.DataFrame(rows).reindex(columns=COLUMNS)
 
 
-def title(experiment: dict, profile: str, records: dict[str, list[dict]]) -> str:
+def verdict_counts(table: pd.DataFrame) -> dict[str, int]:
+    """How many of the paper's numbers are reproduced, higher, lower, inconclusive, degenerate or missing."""
+    numbers = table[(table["kind"] == "cell") & table["paper"].notna()]
+    words = numbers["verdict"].astype(str).str.split(" ").str[0]
+    return {word: int((words == word).sum()) for word in (*VERDICTS, MISSING)}
+
+
+def notices(experiment: dict, cells: dict[str, Cell]) -> list[str]:
+    """The loud notices a table carries: synthetic data; transfer bases randomly initialised; a split
+    that varies with the seed; cells selected on the test split."""
+    records = [r for cell in cells.values() for r in cell.records]
+    found = []
+    if any(r.get("synthetic_data") for r in records):
+        found.append("SYNTHETIC PHANTOM DATA: NOT COMPARABLE TO ANY PAPER")
+    if any(r.get("config", {}).get("model") in BASES and not r["config"].get("weights") for r in records):
+        found.append("BASES RANDOMLY INITIALISED, NOT IMAGENET: NOT COMPARABLE TO THE PAPER")
+    if any(r.get("config", {}).get("vary_split") for r in records):
+        found.append("THE VALIDATION SPLIT VARIES WITH THE SEED: SEED SPREAD INCLUDES SPLIT VARIATION")
+    protocol = sorted(protocol_twins(experiment))
+    if protocol:
+        found.append(f"CELLS {', '.join(protocol)}: {TEST_SELECTED.upper()}")
+    return found
+
+
+def title(experiment: dict, profile: str, cells: dict[str, Cell]) -> str:
     """The table's heading: study, profile, how metrics are computed, and the loud notices."""
     averaging = experiment["table"].get("averaging", "binary")
     how = "binary (PNEUMONIA class)" if averaging == "binary" else f"{averaging}-averaged over both classes"
     heading = (f"{experiment['title']} (profile {profile}; metrics at threshold 0.5 on the test split; "
                f"precision, recall and F1 {how})")
-    return heading + "".join(f" — {note}" for note in notices(records))
+    return heading + "".join(f" — {note}" for note in notices(experiment, cells))
 
 
-def count_checks(experiment: dict, records: dict[str, list[dict]]) -> list[str]:
+def count_checks(experiment: dict, cells: dict[str, Cell]) -> list[str]:
     """The image counts the paper states ([counts]: {split or "all": {class: n} or n}) against the
     data's official splits, one line per count."""
     stated = {k: v for k, v in experiment.get("counts", {}).items() if k != "source"}
-    record = next((r for rs in records.values() for r in rs if "official" in r.get("data", {})), None)
+    record = next((r for c in cells.values() for r in c.records if "official" in r.get("data", {})), None)
     if not stated or record is None or record.get("synthetic_data"):
         return []
     official = record["data"]["official"]
@@ -168,21 +218,25 @@ def count_checks(experiment: dict, records: dict[str, list[dict]]) -> list[str]:
     return [f"image counts (paper, {experiment['counts'].get('source', '')}): " + "; ".join(lines)]
 
 
-def note_lines(experiment: dict, profile: str, records: dict[str, list[dict]]) -> list[str]:
+def note_lines(experiment: dict, profile: str, cells: dict[str, Cell]) -> list[str]:
     """What a reader needs under a table: departures from the paper, the profile's scale reductions,
     the paper's counts against the data's, and the table's own note."""
-    lines = departures(experiment, profile) + count_checks(experiment, records)
+    lines = departures(experiment, profile) + count_checks(experiment, cells)
     return lines + ([experiment["table"]["note"]] if experiment["table"].get("note") else [])
 
 
-def write_outputs(table: pd.DataFrame, heading: str, out: Path, footer: str = "") -> str:
-    """table.md, table.csv, table.tex under `out` (atomic, deterministic); returns the Markdown."""
-    markdown = f"# {heading}\n\n{table.to_markdown(index=False, disable_numparse=True)}\n" + (f"\n{footer}" if footer else "")
-    atomic_write(out / "table.md", markdown)
-    atomic_write(out / "table.csv", table.to_csv(index=False))
-    latex = table.to_latex(index=False, caption=heading.replace("_", r"\_"), label="tab:results")
+def write_outputs(experiment: dict, table: pd.DataFrame, claims: pd.DataFrame, heading: str, lines: list[str],
+                  external: pd.DataFrame, out: Path) -> str:
+    """table.md, table.csv (the long form), table.tex and claims.csv under `out` (atomic,
+    deterministic); returns the Markdown."""
+    text = markdown(experiment, heading, table, claims, lines, external)
+    atomic_write(out / "table.md", text)
+    atomic_write(out / "table.csv", table.to_csv(index=False, float_format="%.6g"))
+    atomic_write(out / "claims.csv", claims.to_csv(index=False, float_format="%.6g"))
+    latex = display_table(table, "cell").to_latex(index=False, caption=heading.replace("_", r"\_"),
+                                                  label="tab:results")
     atomic_write(out / "table.tex", latex)
-    return markdown
+    return text
 
 
 def gather_figures(runs: Path, study: str, profile: str, out: Path) -> int:
@@ -193,8 +247,8 @@ def gather_figures(runs: Path, study: str, profile: str, out: Path) -> int:
         cell, seed = figure.parts[-4], figure.parts[-3]
         shutil.copyfile(figure, out / "figures" / f"{cell}-{seed}-{figure.name}")
         count += 1
-    for grid in sorted((runs / study / profile / "dcgan").glob("*/samples/*.png"))[-2:]:
-        shutil.copyfile(grid, out / "figures" / f"dcgan-{grid.parts[-3]}-{grid.name}")
+    for grid in sorted((runs / study / profile / "dcgan").glob("*/*/samples/*.png")):
+        shutil.copyfile(grid, out / "figures" / f"dcgan-{grid.parts[-4]}-{grid.parts[-3]}-{grid.name}")
         count += 1
     return count
 
@@ -206,6 +260,7 @@ def main(argv) -> int:
     parser.add_argument("--profile", help="default: every profile with runs")
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--resamples", type=int, default=RESAMPLES, help="bootstrap resamples of every interval")
     parser.add_argument("--check", action="store_true", help="exit 1 if any cell has no record")
     args = parser.parse_args(argv)
     experiment = load_experiment(experiment_path(args.study))
@@ -214,19 +269,22 @@ def main(argv) -> int:
         p.name for p in (args.runs / study).glob("*") if p.is_dir()) or ["smoke"]
     missing = 0
     for profile in profiles:
-        folders = read_runs(args.runs, study, profile)
-        records = read_records(args.runs, study, profile)
-        table = build_table(experiment, records)
+        study_runs = args.runs / study / profile
+        cells = read_study(args.runs, study, profile)
+        flags = cell_flags(experiment, cells, study_runs)
+        table = long_table(experiment, cells, flags, args.resamples)
+        claims = evaluate_claims(experiment, cells, {n: f["degenerate"] for n, f in flags.items()}, args.resamples)
         out = args.out / study / profile
-        lines = note_lines(experiment, profile, records)
-        print(write_outputs(table, title(experiment, profile, records), out, "".join(f"- {line}\n" for line in lines)))
+        lines = note_lines(experiment, profile, cells)
+        external = external_table(cells)
+        print(write_outputs(experiment, table, claims, title(experiment, profile, cells), lines, external, out))
         gather_figures(args.runs, study, profile, out)
-        report = write_report(experiment, profile, table, points(experiment, records), notices(records), lines, folders,
-                              args.runs / study / profile, out)
+        report = write_report(experiment, profile, table, claims, verdict_counts(table), notices(experiment, cells),
+                              lines, external, cells, study_runs, out)
         print(f"report: {report}")
-        missing += int((table == MISSING).any(axis=1).sum())
+        missing += int(((table["kind"] == "cell") & (table["verdict"] == MISSING)).sum())
     if args.check and missing:
-        print(f"error: {missing} row(s) with missing cells", file=sys.stderr)
+        print(f"error: {missing} number(s) of missing cells", file=sys.stderr)
         return 1
     return 0
 

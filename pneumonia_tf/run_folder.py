@@ -9,6 +9,7 @@ from pathlib import Path
 
 import keras
 
+from pneumonia_tf.config import resolve
 from pneumonia_tf.errors import UserError
 from pneumonia_tf.records import read_json
 
@@ -22,8 +23,10 @@ class Run:
 
     @property
     def config(self) -> dict:
-        """The resolved training config (pneumonia_tf.config.DEFAULTS keys)."""
-        return self.record["config"]
+        """The resolved training config (pneumonia_tf.config.DEFAULTS keys). A record written before
+        split_seed existed carved its split with its seed, and says so here."""
+        stored = self.record["config"]
+        return resolve({"split_seed": stored.get("seed", 0), **stored})
 
     def model(self) -> keras.Model:
         """The saved model (the best validation epoch)."""
@@ -42,10 +45,8 @@ class Run:
 
     def data(self):
         """The run's data set (pneumonia_tf.data.sources.Data) with the same splits as in training."""
-        from pneumonia_tf.data.sources import load
-        config = self.config
-        return load(config["data"], image_size=config["image_size"], val_fraction=config["val_fraction"],
-                    seed=config["seed"], strict=config.get("strict", False))
+        from pneumonia_tf.inputs import load_data
+        return load_data(self.config)
 
 
 def open_run(path: str | Path) -> Run:

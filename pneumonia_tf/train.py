@@ -23,13 +23,13 @@ import tensorflow as tf
 from pneumonia_tf import CLASSES, cli
 from pneumonia_tf.callbacks import (AtFitEnd, ResumableEarlyStopping, SaturationThresholdUnfreeze, read_history,
                                     step_decay)
-from pneumonia_tf.config import parse_assignment, resolve
+from pneumonia_tf.config import TEST_SELECTED, parse_assignment, resolve
 from pneumonia_tf.data.synthetic import NOTICE
 from pneumonia_tf.distribute import fitting, get_strategy, is_chief, scratch_folder
 from pneumonia_tf.errors import UserError
 from pneumonia_tf.evaluate import evaluate, format_metrics, predict
 from pneumonia_tf.experiments import cell_config, load_experiment
-from pneumonia_tf.inputs import build_model, datasets_for
+from pneumonia_tf.inputs import build_model, datasets_for, split_record
 from pneumonia_tf.records import atomic_write, provenance, read_json, write_json
 from pneumonia_tf.run_folder import open_run
 from pneumonia_tf.training import class_weights, compile_model, make_optimizer, training_inputs
@@ -144,14 +144,16 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
             return {"worker": out.name, "scratch": str(out)}
         model = keras.models.load_model(out / "model.keras")  # outside the strategy: evaluated here alone
         val_scores, test_scores = predict(model, val_ds), predict(model, test_ds)
-        result = evaluate(model, data.split("val")["label"], val_scores, data.split("test"), test_scores, out,
-                          config["threshold_rule"], config["resamples"], config["seed"])
+        result = evaluate(model, inputs.val_frame, val_scores, data.split("test"), test_scores, out,
+                          config["threshold_rule"], config["resamples"], config["seed"], config["select_on"])
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     history = pd.read_csv(out / "history.csv").drop_duplicates("epoch", keep="last")
     atomic_write(out / "history.csv", history.to_csv(index=False))
     record = {"config": config, "seed": config["seed"], **provenance(), "synthetic_data": data.synthetic,
               "data": {key: summary[key] for key in ("root", "official", "splits", "skipped", "official_shared_patients")},
+              "split": split_record(config, data),
+              **({"protocol": TEST_SELECTED.upper()} if config["select_on"] == "test" else {}),
               "trained_on": _label_counts(inputs.train_frame),
               "class_weight": weights,
               "mean_std": data.mean_std if config["normalization"] == "standardize" else None,
@@ -161,11 +163,13 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
     write_json(out / "record.json", record)
     if data.synthetic:
         print(NOTICE, file=sys.stderr)
+    if config["select_on"] == "test":
+        print(f"*** {out}: {TEST_SELECTED.upper()} ***", file=sys.stderr)
     return record
 
 
 def config_from_file(path: Path, profile: str | None, cell: str | None, data: str | None,
-                     generated: Path | None) -> dict:
+                     generated: Path | None, seed: int = 0) -> dict:
     """The training config an experiments/ file gives: a study's cell for a profile (the config
     `reproduce` trains), or the [train] table of a file without cells."""
     experiment = load_experiment(path)
@@ -173,7 +177,7 @@ def config_from_file(path: Path, profile: str | None, cell: str | None, data: st
         if profile or cell:
             raise UserError(f"{path}: has no [cells]; --profile and --cell apply to study files only")
         return dict(experiment.get("train", {}))
-    return cell_config(experiment, profile or "paper", cell, data, generated)
+    return cell_config(experiment, profile or "paper", cell, data, generated, seed)
 
 
 @cli.entry_point
@@ -183,7 +187,7 @@ def main(argv) -> int:
     parser.add_argument("--profile", help="with a study --config: its profile (default paper)")
     parser.add_argument("--cell", help="with a study --config: train exactly what `reproduce` trains for this cell")
     parser.add_argument("--generated", type=Path, help="DCGAN image folder for cells that use it "
-                                                       "(default generated/<study>-<profile>, as reproduce)")
+                                                       "(default generated/<study>-<profile>/seed<SEED>, as reproduce)")
     parser.add_argument("--model")
     parser.add_argument("--data", help="Kermany folder or zip, RSNA folder, or synthetic")
     parser.add_argument("--image-size", type=int)
@@ -199,7 +203,8 @@ def main(argv) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--force", action="store_true", help="retrain even if the run is finished")
     args = parser.parse_args(argv)
-    overrides = config_from_file(args.config, args.profile, args.cell, args.data, args.generated) if args.config else {}
+    overrides = config_from_file(args.config, args.profile, args.cell, args.data, args.generated,
+                                 args.seed or 0) if args.config else {}
     for key in ("model", "data", "image_size", "epochs", "batch_size", "learning_rate", "seed", "mixed_precision",
                 "clipnorm", "strategy"):
         if getattr(args, key) is not None:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from pneumonia_tf import CLASSES, cli
+from pneumonia_tf.config import resolve
 from pneumonia_tf.data.index import label_of
 from pneumonia_tf.dcgan.run import quality_report, real_images, sample_grid, trained_gan, write_images
 from pneumonia_tf.records import provenance, read_json, write_json
@@ -30,6 +31,8 @@ def main(argv) -> int:
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split-seed", type=int, default=0,
+                        help="the seed that carves validation from train (the studies' split_seed, default 0)")
     parser.add_argument("--rgb", action="store_true", help="3-channel images (default grayscale)")
     parser.add_argument("--sample-every", type=int, default=5)
     parser.add_argument("--jit-compile", choices=["auto", "true", "false"], default="false",
@@ -45,7 +48,8 @@ def main(argv) -> int:
     channels = 3 if args.rgb else 1
     if args.feature_run:
         open_run(args.feature_run)  # checked before hours of training, not after
-    paths = real_images(args.data, class_name, args.image_size, channels, args.seed)
+    paths = real_images(resolve({"data": args.data, "image_size": args.image_size, "split_seed": args.split_seed}),
+                        class_name)["path"].tolist()
     if args.force:
         shutil.rmtree(run_dir, ignore_errors=True)
     jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]

@@ -14,8 +14,8 @@ from pneumonia_tf import CLASSES
 from pneumonia_tf.callbacks import AtFitEnd
 from pneumonia_tf.data.index import DataError, label_of
 from pneumonia_tf.data.pipeline import load_image, make_dataset, normalizer
-from pneumonia_tf.data.sources import load
 from pneumonia_tf.dcgan import DCGAN, LATENT_DIM, discriminator, generator, quality
+from pneumonia_tf.inputs import load_data
 from pneumonia_tf.models import build
 from pneumonia_tf.plots import plt, save
 from pneumonia_tf.records import atomic_write, read_json, write_json
@@ -54,15 +54,17 @@ class SampleGrids(keras.callbacks.Callback):
             sample_grid(images, self.folder / f"epoch_{epoch + 1:04d}.png", f"epoch {epoch + 1}")
 
 
-def real_images(data: str, class_name: str, image_size: int, channels: int, seed: int):
-    """Training-split image paths of one class; errors name what was found."""
+def real_images(config: dict, class_name: str) -> pd.DataFrame:
+    """The training-split rows (path, patient, label, ...) of one class, of a resolved training config's
+    data and split (pneumonia_tf.inputs.load_data: its split_seed, val_fraction, strict); errors name
+    what was found."""
     label = label_of(class_name, "--class")
-    index = load(data, image_size=image_size, seed=seed).split("train")
-    paths = index.loc[index["label"] == label, "path"].tolist()
-    if not paths:
+    index = load_data(config).split("train")
+    rows = index[index["label"] == label].reset_index(drop=True)
+    if rows.empty:
         found = ", ".join(f"{CLASSES[k]}: {v}" for k, v in index["label"].value_counts().sort_index().items())
-        raise DataError(f"{data}: no {CLASSES[label]} images in the training split (found {found or 'none'})")
-    return paths
+        raise DataError(f"{config['data']}: no {CLASSES[label]} images in the training split (found {found or 'none'})")
+    return rows
 
 
 FINISHED = "training.json"  # written with generator.keras when fit ends: the run is never trained again
