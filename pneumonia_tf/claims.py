@@ -124,7 +124,8 @@ def evaluate_claims(experiment: dict, cells: dict[str, Cell], degenerate: dict[s
             continue
         if bad:
             rows.append({**row, "verdict": "degenerate",
-                         "budget": "; ".join(f"cell {n} is {degenerate[n]}" for n in bad)})
+                         "budget": f"cell(s) {', '.join(bad)} predict one class or no better than chance, so no "
+                                   "conclusion can be tested on them (see the numbers table)"})
             continue
         results = [_compare(claim, a, b, cells, resamples) for a, b in pairs]
         deciding, p, sign = _decide(results)

@@ -42,7 +42,7 @@ from pneumonia_tf.verdicts import (BASELINES, DEGENERATE, INCONCLUSIVE, VERDICTS
 
 MISSING = "missing"
 RESAMPLES = 2000
-COLUMNS = ["kind", "row", "column", "cell", "metric", "paper", "values", "mean", "sd", "low", "high", "n", "diff",
+COLUMNS = ["kind", "row", "column", "cell", "protocol", "metric", "paper", "values", "mean", "sd", "low", "high", "n", "diff",
            "p", "verdict", "budget", "flags", "interval"]
 HISTORY_MIN_SEEDS = 3  # a training-curve endpoint gets a verdict from this many seeds on
 INTERVALS = {"bootstrap": "seeds and test images (two-level bootstrap)", "t": "seeds (Student's t)",
@@ -83,9 +83,12 @@ def _entry(cell: Cell | None, metric: str, paper, verdict_spec: dict, flags: dic
         values = list(map(float, metric_values(labels, scores, metric)))
         mean, low, high = cell_interval(labels, scores, metric, resamples=resamples)
         interval, enough = "bootstrap", True
+    notes = flags["flags"] + (["its validation data is the test split"]
+                              if flags["flags"] and TEST_SELECTED.upper() in flags["flags"]
+                              and metric.startswith("history:val_") else [])
     entry = {"values": "; ".join(f"{v:.4f}" for v in values), "mean": mean, "low": low, "high": high,
              "n": len(values), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else np.nan,
-             "interval": INTERVALS[interval], "flags": "; ".join(flags["flags"])}
+             "interval": INTERVALS[interval], "flags": "; ".join(notes)}
     if paper is None:
         return {**entry, "verdict": "no paper value" if not flags["degenerate"] else flags["degenerate"]}
     entry["diff"] = mean - paper
@@ -96,9 +99,11 @@ def _entry(cell: Cell | None, metric: str, paper, verdict_spec: dict, flags: dic
     if not enough:
         return {**entry, "verdict": INCONCLUSIVE, "budget": f"a verdict needs {HISTORY_MIN_SEEDS} seeds or more"}
     entry["verdict"] = number_verdict(paper, low, high, tolerance, rounding)
-    if entry["verdict"] == INCONCLUSIVE and interval == "bootstrap":
-        parts = variance_components(labels, scores, metric, resamples=resamples)
-        entry["budget"] = seed_budget(entry["diff"], parts["seed_var"], parts["image_var"], tolerance, rounding)
+    if entry["verdict"] == INCONCLUSIVE:  # a curve endpoint varies with the seed only
+        parts = (variance_components(labels, scores, metric, resamples=resamples) if interval == "bootstrap"
+                 else {"seed_var": float(np.var(values, ddof=1)), "image_var": 0.0})
+        entry["budget"] = seed_budget(entry["diff"], parts["seed_var"], parts["image_var"], tolerance, rounding,
+                                      student=interval == "t")
     return entry
 
 
@@ -156,7 +161,8 @@ def long_table(experiment: dict, cells: dict[str, Cell], flags: dict[str, dict],
             name, metric = column["cell"].format(row=row), column["metric"]
             key = metric if metric.startswith("history:") else metric_key(metric, averaging)
             value = paper.get(twins.get(name, name), {}).get(metric)
-            rows.append({"kind": "cell", "row": row, "column": column["name"], "cell": name, "metric": key,
+            rows.append({"kind": "cell", "row": row, "column": column["name"], "cell": name, "protocol": name in twins,
+                         "metric": key,
                          "paper": value, **_entry(cells.get(name), key, value, experiment.get("verdict", {}),
                                                   flags.get(name, {"degenerate": None, "flags": []}), resamples)})
     metrics = list(dict.fromkeys(r["metric"] for r in rows if not r["metric"].startswith("history:")))
@@ -164,9 +170,10 @@ def long_table(experiment: dict, cells: dict[str, Cell], flags: dict[str, dict],
     return pd.DataFrame(rows).reindex(columns=COLUMNS)
 
 
-def verdict_counts(table: pd.DataFrame) -> dict[str, int]:
-    """How many of the paper's numbers are reproduced, higher, lower, inconclusive, degenerate or missing."""
-    numbers = table[(table["kind"] == "cell") & table["paper"].notna()]
+def verdict_counts(table: pd.DataFrame, protocol: bool = False) -> dict[str, int]:
+    """How many of the paper's numbers are reproduced, higher, lower, inconclusive, degenerate or missing:
+    by the clean cells, or (protocol=True) by the cells that reproduce the paper's own selection."""
+    numbers = table[(table["kind"] == "cell") & table["paper"].notna() & (table["protocol"] == protocol)]
     words = numbers["verdict"].astype(str).str.split(" ").str[0]
     return {word: int((words == word).sum()) for word in (*VERDICTS, MISSING)}
 
@@ -279,7 +286,8 @@ def main(argv) -> int:
         external = external_table(cells)
         print(write_outputs(experiment, table, claims, title(experiment, profile, cells), lines, external, out))
         gather_figures(args.runs, study, profile, out)
-        report = write_report(experiment, profile, table, claims, verdict_counts(table), notices(experiment, cells),
+        counts = {"clean": verdict_counts(table), "protocol": verdict_counts(table, protocol=True)}
+        report = write_report(experiment, profile, table, claims, counts, notices(experiment, cells),
                               lines, external, cells, study_runs, out)
         print(f"report: {report}")
         missing += int(((table["kind"] == "cell") & (table["verdict"] == MISSING)).sum())

@@ -198,13 +198,20 @@ def variance_components(labels, scores, metric: str, threshold: float = 0.5, res
     return {"seed_var": result["seed_var"], "image_var": result["image_var"]}
 
 
-def seeds_needed(seed_var: float, image_var: float, half_width: float, z: float) -> int | None:
+def seeds_needed(seed_var: float, image_var: float, half_width: float, z: float, student: bool = False,
+                 most: int = 1000) -> int | None:
     """The fewest seeds n with z * sqrt(seed_var / n + image_var) < half_width; None when no number of
-    seeds gets there (the test images alone are too few) or the seed variance is unknown."""
+    seeds gets there (the test images alone are too few) or the seed variance is unknown. With
+    student=True (an interval over seeds only, Student's t), z is the t quantile with n - 1 degrees of
+    freedom at the level z gives for a normal (n >= 2), searched up to `most` seeds."""
     if not half_width > 0 or math.isnan(seed_var) or (z * z) * image_var >= half_width ** 2:
         return None
     if seed_var <= 0:
-        return 1
+        return 2 if student else 1
+    if student:
+        level = sps.norm.cdf(z)
+        return next((n for n in range(2, most + 1)
+                     if sps.t.ppf(level, n - 1) * math.sqrt(seed_var / n + image_var) < half_width), None)
     return max(1, math.floor(seed_var / ((half_width / z) ** 2 - image_var)) + 1)
 
 

@@ -92,18 +92,18 @@ def markdown(experiment: dict, heading: str, table: pd.DataFrame, claims: pd.Dat
              external: pd.DataFrame) -> str:
     """table.md: the verdicts, the architectures (seed 004), the baselines, the optimism gaps, the claims,
     the external evaluations."""
-    parts = [f"# {heading}\n", INTERVAL_NOTE + "\n", display_table(table, "cell").to_markdown(index=False) + "\n"]
+    parts = [f"# {heading}\n", INTERVAL_NOTE + "\n", display_table(table, "cell").to_markdown(index=False, disable_numparse=True) + "\n"]
     if experiment["table"].get("describe") == "table1_architecture":
         architecture = pd.DataFrame([table1_architecture(row) for row in experiment["table"]["rows"]])
-        parts += ["## Architectures (seed 004, Table 1)\n", architecture.to_markdown(index=False) + "\n"]
+        parts += ["## Architectures (seed 004, Table 1)\n", architecture.to_markdown(index=False, disable_numparse=True) + "\n"]
     for kind, heading_text in (("baseline", "Trivial classifiers on the same test split"),
                                ("optimism gap", "Optimism gap: the paper's protocol minus the clean cell")):
         if (table["kind"] == kind).any():
-            parts += [f"## {heading_text}\n", display_table(table, kind).to_markdown(index=False) + "\n"]
+            parts += [f"## {heading_text}\n", display_table(table, kind).to_markdown(index=False, disable_numparse=True) + "\n"]
     if len(claims):
         parts += ["## The paper's claims (Holm-adjusted across the study)\n",
-                  display_claims(claims).to_markdown(index=False) + "\n"]
+                  display_claims(claims).to_markdown(index=False, disable_numparse=True) + "\n"]
     if len(external):
         parts += ["## External validation (python -m pneumonia_tf.evaluate --run RUN --data OTHER)\n",
-                  external.to_markdown(index=False) + "\n"]
+                  external.to_markdown(index=False, disable_numparse=True) + "\n"]
     return "\n".join(parts) + ("\n" + "".join(f"- {line}\n" for line in lines) if lines else "")

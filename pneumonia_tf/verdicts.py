@@ -50,12 +50,13 @@ def number_verdict(paper: float, low: float, high: float, tolerance: float, roun
     return INCONCLUSIVE
 
 
-def seed_budget(diff: float, seed_var: float, image_var: float, tolerance: float, rounding: float) -> str:
+def seed_budget(diff: float, seed_var: float, image_var: float, tolerance: float, rounding: float,
+                student: bool = False) -> str:
     """For an inconclusive number: how many seeds would make its interval settle it, either inside the
     tolerance (reproduced) or clear of the paper's value (higher / lower), from the measured variance
-    between seeds and over test images."""
+    between seeds and over test images (student: an interval over seeds only, Student's t)."""
     goals = [tolerance - abs(diff) - rounding, abs(diff) - rounding]  # half-widths that would decide it
-    needed = [n for n in (seeds_needed(seed_var, image_var, half, Z95) for half in goals) if n is not None]
+    needed = [n for n in (seeds_needed(seed_var, image_var, half, Z95, student) for half in goals) if n is not None]
     if np.isnan(seed_var):
         return "a second seed would measure the spread between seeds"
     if not needed:

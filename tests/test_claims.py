@@ -94,7 +94,7 @@ def test_a_claim_over_a_degenerate_or_missing_cell_says_so():
         "m": {"claim": "m", "source": "000:1", "metric": "f1", "kind": "better", "cells": ["strong", "absent"]}}}
     table = evaluate_claims(experiment, CELLS, {"weak": "degenerate (2 of 2 seeds: ...)"}, resamples=50)
     assert list(table["verdict"]) == ["degenerate", "missing"]
-    assert "weak" in table["budget"][0] and np.isnan(table["p_holm"]).all()
+    assert "cell(s) weak predict one class" in table["budget"][0] and np.isnan(table["p_holm"]).all()
 
 
 def test_statements_read_as_the_claim():

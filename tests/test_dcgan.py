@@ -12,7 +12,13 @@ from PIL import Image
 from pneumonia_tf.data.index import DataError
 from pneumonia_tf.dcgan import DCGAN, discriminator, generator, quality
 from pneumonia_tf.dcgan.__main__ import main
+from pneumonia_tf.config import resolve
 from pneumonia_tf.dcgan.run import real_images, train_gan
+
+
+def normal_paths() -> list[str]:
+    """The phantom's NORMAL training images (24 per class, 32 px, the default split)."""
+    return real_images(resolve({"data": "synthetic:24", "image_size": 32}), "NORMAL")["path"].tolist()
 
 
 @pytest.mark.parametrize("size", [64, 128])
@@ -63,7 +69,7 @@ class FirstEpoch(keras.callbacks.Callback):
 
 @pytest.mark.filterwarnings("error::UserWarning")  # e.g. "Skipping variable loading for optimizer"
 def test_killed_run_resumes_at_the_next_epoch(tmp_path):
-    paths = real_images("synthetic:24", "NORMAL", 32, 1, 0)
+    paths = normal_paths()
     stop = StopAfterFirstEpoch()
     kwargs = dict(image_size=32, epochs=3, batch_size=8, verbose=0, sample_every=1)
     with pytest.raises(Interrupt):
@@ -115,7 +121,7 @@ def test_class_with_no_images(tmp_path):
         f.rename(root / "test" / "NORMAL" / ("moved-" + f.name))
     (root / "train" / "NORMAL" / "note.txt").write_text("")
     with pytest.raises(DataError, match="empty class folder"):
-        real_images(str(root), "NORMAL", 16, 1, 0)
+        real_images(resolve({"data": str(root), "image_size": 16}), "NORMAL")
 
 
 def test_quality_measures_prefer_real_like_samples():
@@ -135,7 +141,7 @@ def test_quality_measures_prefer_real_like_samples():
 
 def test_dcgan_killed_after_training_is_not_trained_again(tmp_path, monkeypatch):
     import pneumonia_tf.dcgan.run as run
-    paths = real_images("synthetic:24", "NORMAL", 32, 1, 0)
+    paths = normal_paths()
     kwargs = dict(image_size=32, epochs=2, batch_size=8, verbose=0, sample_every=1)
 
     def killed_at_the_loss_curves(fig, path):  # after fit, before the run's last files
@@ -155,7 +161,7 @@ def test_dcgan_killed_after_training_is_not_trained_again(tmp_path, monkeypatch)
 
 
 def test_reproduce_scores_each_generator_once(tmp_path, synthetic):
-    """reproduce writes runs/.../dcgan/<CLASS>/quality.json for the report, from the generated images it
+    """reproduce writes runs/.../dcgan/<SEED>/<CLASS>/quality.json for the report, from the generated images it
     finds, and does not score them again."""
     from pneumonia_tf.experiments import experiment_path, load_experiment
     from pneumonia_tf.reproduce import dcgan_quality
@@ -166,19 +172,20 @@ def test_reproduce_scores_each_generator_once(tmp_path, synthetic):
         for i, path in enumerate(synthetic.split("train")["path"][:12]):
             Image.open(path).convert("L").save(generated / name / f"gen_{i:05d}.png")
         (generated / name / "manifest.json").write_text(json.dumps({"count": 12}))
-    reports = dcgan_quality(experiment, "smoke", "synthetic:40", generated, tmp_path / "runs", None)
+    config = resolve({"data": "synthetic:40", "image_size": 32})
+    reports = dcgan_quality(experiment, "smoke", config, generated, tmp_path / "runs", None)
     assert set(reports) == {"NORMAL", "PNEUMONIA"}
     for report in reports.values():
         assert {"diversity_ratio", "two_sample_accuracy", "frechet_distance", "feature_space"} <= set(report)
-    target = tmp_path / "runs" / "dcgan" / "NORMAL" / "quality.json"
+    target = tmp_path / "runs" / "NORMAL" / "quality.json"
     stamp = target.stat().st_mtime_ns
-    dcgan_quality(experiment, "smoke", "synthetic:40", generated, tmp_path / "runs", None)
+    dcgan_quality(experiment, "smoke", config, generated, tmp_path / "runs", None)
     assert target.stat().st_mtime_ns == stamp
 
 
 def test_dcgan_epochs_are_drawn_from_one_iterator(tmp_path, monkeypatch):
     from tests.test_training import iterator_starts
     starts = iterator_starts(monkeypatch)
-    paths = real_images("synthetic:24", "NORMAL", 32, 1, 0)
+    paths = normal_paths()
     train_gan(paths, tmp_path / "gan", image_size=32, epochs=3, batch_size=8, verbose=0, sample_every=10)
     assert starts.count(starts[0]) == 1  # Keras starts one per epoch unless given steps_per_epoch (4-7 s stalls)

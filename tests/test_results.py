@@ -1,36 +1,120 @@
-"""Results tables from the run registry, and reproductions that resume without redoing cells."""
+"""Results from the run registry: one long-form table from the records and per-image predictions, its
+verdicts, baselines, flags and optimism gaps, the tables rendered from it, and reproductions that
+resume without redoing cells."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from pneumonia_tf.experiments import cell_configs, experiment_path, load_experiment
+from pneumonia_tf.experiments import cell_configs, experiment_path, load_experiment, studies
 from pneumonia_tf.results import main as results_main
 
 FIXTURES = Path(__file__).parent / "fixtures"
+N_TEST, N_VAL = 120, 40
+# cell: (skill per seed); a skill of None is a constant classifier (always PNEUMONIA)
+FIXTURE_CELLS = {"model1": [0.9, 0.9], "model1-dcgan": [0.2, 0.6], "model1-test-selected": [0.95, 0.95],
+                 "model2": [0.7], "model3": [None], "model4": [0.5], "model5": [0.6], "model6": [0.9],
+                 "model2-dcgan": [0.4], "model3-dcgan": [0.3], "model4-dcgan": [0.3], "model6-dcgan": [0.5]}
 
 
-def test_table_rebuilt_from_fixed_records_matches_the_expected_file(tmp_path, capsys):
-    args = ["table1", "--profile", "fixture", "--runs", str(FIXTURES / "runs"), "--out", str(tmp_path)]
+def fixture_runs(root: Path) -> Path:
+    """runs/table1/fixture/: records and predictions.csv written from seeded scores (no training), and
+    one DCGAN quality report that shows images a classifier tells from real ones."""
+    rng = np.random.default_rng(0)
+    labels = {"test": np.r_[np.ones(75, int), np.zeros(N_TEST - 75, int)],
+              "val": np.r_[np.ones(30, int), np.zeros(N_VAL - 30, int)]}
+    for cell, skills in FIXTURE_CELLS.items():
+        for seed, skill in enumerate(skills):
+            run = root / "table1" / "fixture" / cell / str(seed)
+            run.mkdir(parents=True)
+            parts = []
+            for split, y in labels.items():
+                score = np.full(len(y), 0.9) if skill is None else np.clip(
+                    0.5 + skill * (y - 0.5) + rng.normal(0, 0.3, len(y)), 0, 1)
+                parts.append(pd.DataFrame({"split": split, "path": [f"{split}/im{i:03d}.png" for i in range(len(y))],
+                                           "patient": [f"p{i}" for i in range(len(y))], "label": y,
+                                           "score": np.round(score, 4)}))
+            pd.concat(parts).to_csv(run / "predictions.csv", index=False)
+            record = {"config": {"model": cell.split("-")[0], "seed": seed}, "seed": seed, "synthetic_data": False,
+                      "git_commit": "fixture", "epochs_trained": 2,
+                      "split": {"split_seed": 0}, "history": [{"loss": 0.5}, {"loss": 0.3}],
+                      "data": {"splits": {"train": {"images": 100, "PNEUMONIA": {"images": 74}}},
+                               "official": {"train": {"images": 5232, "NORMAL": {"images": 1349},
+                                                      "PNEUMONIA": {"images": 3883}},
+                                            "test": {"images": 624, "NORMAL": {"images": 234},
+                                                     "PNEUMONIA": {"images": 390}}}}}
+            (run / "record.json").write_text(json.dumps(record))
+    quality = root / "table1" / "fixture" / "dcgan" / "0" / "NORMAL" / "quality.json"
+    quality.parent.mkdir(parents=True)
+    quality.write_text(json.dumps({"mode_collapse_warning": False, "two_sample_accuracy": 0.99}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def fixture_results(tmp_path_factory):
+    runs = fixture_runs(tmp_path_factory.mktemp("runs"))
+    out = tmp_path_factory.mktemp("results")
+    args = ["table1", "--profile", "fixture", "--runs", str(runs), "--out", str(out), "--resamples", "300"]
     assert results_main(args) == 0
-    out = tmp_path / "table1" / "fixture"
+    return runs, out / "table1" / "fixture", args
+
+
+def test_table_rebuilt_from_fixed_predictions_matches_the_expected_file(fixture_results, capsys):
+    runs, out, args = fixture_results
     assert (out / "table.md").read_text() == (FIXTURES / "expected_table1.md").read_text()
-    first = {name: (out / name).read_bytes() for name in ("table.md", "table.csv", "table.tex")}
+    first = {name: (out / name).read_bytes() for name in ("table.md", "table.csv", "table.tex", "claims.csv")}
     assert results_main(args) == 0
     assert {name: (out / name).read_bytes() for name in first} == first  # byte-identical rebuild
     assert "missing" in capsys.readouterr().out
     assert results_main([*args, "--check"]) == 1  # model5-dcgan has no record
 
 
+def test_the_long_table_has_every_seed_its_interval_verdict_baselines_flags_and_gaps(fixture_results):
+    _, out, _ = fixture_results
+    table = pd.read_csv(out / "table.csv")
+    assert {"cell", "metric", "paper", "mean", "sd", "low", "high", "n", "verdict", "flags"} <= set(table.columns)
+    cells = table[table["kind"] == "cell"].set_index("cell")
+    model1 = cells.loc["model1"]
+    assert model1["n"] == 2 and len(model1["values"].split("; ")) == 2 and model1["low"] < model1["mean"] < model1["high"]
+    assert model1["metric"] == "f1" and model1["paper"] == 0.95
+    assert cells.loc["model3", "verdict"] == "degenerate (1 of 1 seeds: PNEUMONIA for 100% of test images)"
+    assert "DCGAN images unlike the paper's (seed 0 NORMAL: two-sample accuracy 0.99)" in cells.loc["model1-dcgan", "flags"]
+    assert "SELECTED ON THE TEST SPLIT" in cells.loc["model1-test-selected", "flags"]
+    assert cells.loc["model1-test-selected", "paper"] == 0.95  # the paper's own number, from its protocol
+    assert cells.loc["model5-dcgan", "verdict"] == "missing"
+    baselines = table[table["kind"] == "baseline"].set_index("cell")
+    assert baselines.loc["always PNEUMONIA", "mean"] == pytest.approx(2 * 75 / (75 + 120))  # F1 of 75/120 positives
+    gap = table[table["kind"] == "optimism gap"].iloc[0]
+    assert gap["cell"] == "model1-test-selected - model1" and gap["n"] == 2
+    words = set(cells["verdict"].str.split(" ").str[0])
+    assert words <= {"reproduced", "higher", "lower", "inconclusive", "degenerate", "missing", "no"}
+    assert not any("CI" in str(v) for v in table["verdict"])  # the old "within / above / below CI" is gone
+
+
+def test_the_report_counts_the_verdicts_and_lists_the_claims_before_the_numbers(fixture_results):
+    _, out, _ = fixture_results
+    html = (out / "report.html").read_text()
+    assert html.index("Summary") < html.index("The paper's claims") < html.index("Did the paper's numbers")
+    assert "degenerate: 1</span>, <span class=\"missing\">missing: 1" in html  # clean cells: model5-dcgan
+    assert "missing: 5" in html  # under the paper's protocol, only model1's protocol cell has runs
+    assert "always PNEUMONIA" in html and "Optimism gap" in html
+    claims = pd.read_csv(out / "claims.csv")
+    assert {"claim", "statement", "source", "metric", "effect", "low", "high", "p", "p_holm", "verdict"} <= set(claims)
+    assert claims.set_index("claim").loc["batch_norm_hurts", "verdict"] == "degenerate"  # model3 is constant
+
+
 def test_every_experiment_resolves_for_every_profile():
-    for study in ("table1", "transfer", "seed000", "seed001", "seed003"):
+    for study in studies():
         experiment = load_experiment(experiment_path(study))
         for profile in ("smoke", "quick", "paper"):
             cells = cell_configs(experiment, profile, data="x")
             assert cells and all(c["data"] == "x" for c in cells.values())
         assert set(experiment["paper"]) <= set(experiment["cells"]), study
-    assert len(cell_configs(load_experiment(experiment_path("table1")), "smoke")) == 18  # 6 real, 6 DCGAN, 6 both
+    assert len(cell_configs(load_experiment(experiment_path("table1")), "smoke")) == 24  # 6 real, DCGAN, both, protocol
 
 
 TINY = """
@@ -78,20 +162,38 @@ def test_killed_reproduction_redoes_no_finished_cell(tmp_path, monkeypatch):
     assert all(r.exists() for r in records) and len(records) == 3
 
 
-def test_seed000_table_holds_history_endpoints_and_counts_are_checked():
-    """History columns read the first and last epoch of a record's history (no CI, so no verdict); the
-    paper's stated counts are compared with the data's official splits."""
-    from pneumonia_tf.results import build_table, count_checks, verdict
+def test_seed000_history_endpoints_get_a_t_interval_over_seeds_and_a_verdict_from_three_seeds(tmp_path):
+    """Training-curve endpoints have no per-image scores: their interval is Student's t over seeds, and
+    they get a verdict from three seeds on; the paper's stated counts are checked against the data's."""
+    from scipy import stats as sps
+
+    from pneumonia_tf.results import count_checks, long_table
+    from pneumonia_tf.study_runs import Cell
     experiment = load_experiment(experiment_path("seed000"))
-    ci = {"accuracy": [0.97, 0.99], "loss": [0.1, 0.3]}
-    record = {"history": [{"loss": 0.5, "val_loss": 0.4, "accuracy": 0.8, "val_accuracy": 0.85},
-                          {"loss": 0.2, "val_loss": 0.1, "accuracy": 0.95, "val_accuracy": 0.96}],
-              "test": {"at_0.5": {"accuracy": 0.98, "loss": 0.2, "ci": ci}},
-              "data": {"official": {"train": {"images": 5216}, "test": {"images": 624}}}}
-    row = build_table(experiment, {"cnn": [record]}).iloc[0]
-    assert row["Test accuracy verdict"] == "within CI" and row["Test loss verdict"] == "paper above CI"
-    assert row["Train loss, epoch 1 reproduced"] == "0.500 (n=1)" and row["Val accuracy, last epoch reproduced"] == "0.960 (n=1)"
-    assert row["Train loss, last epoch verdict"] == "n/a" and row["Train loss, last epoch diff"] == "+0.078"
-    assert count_checks(experiment, {"cnn": [record]}) == [
+    labels = np.r_[np.ones(30, int), np.zeros(20, int)]
+    table = pd.DataFrame({"split": "test", "path": [f"im{i}" for i in range(50)], "patient": "p", "label": labels,
+                          "score": np.where(labels == 1, 0.8, 0.2)})
+    losses = [0.50, 0.40, 0.45]
+    records = [{"seed": s, "history": [{"loss": v, "val_loss": v, "accuracy": 0.8, "val_accuracy": 0.8},
+                                       {"loss": v - 0.1, "val_loss": 0.1, "accuracy": 0.95, "val_accuracy": 0.96}],
+                "data": {"official": {"train": {"images": 5216}, "test": {"images": 624}},
+                         "splits": {"train": {"images": 100, "PNEUMONIA": {"images": 74}}}}} for s, v in enumerate(losses)]
+    flags = {"cnn": {"degenerate": None, "flags": []}}
+    for n in (2, 3):
+        cells = {"cnn": Cell("cnn", [tmp_path / str(i) for i in range(n)], records[:n], [table] * n)}
+        long = long_table(experiment, cells, flags, resamples=100)
+        long = long[long["cell"] == "cnn"].set_index("column")
+        row = long.loc["Train loss, epoch 1"]
+        half = sps.t.ppf(0.975, n - 1) * np.std(losses[:n], ddof=1) / np.sqrt(n)
+        assert row["mean"] == pytest.approx(np.mean(losses[:n])) and row["high"] - row["mean"] == pytest.approx(half)
+        assert row["interval"] == "seeds (Student's t)"
+        if n == 2:
+            assert row["verdict"] == "inconclusive" and "3 seeds" in row["budget"]
+        else:  # paper 0.337 against 0.45 +- 0.12: the interval holds the paper's value and passes the tolerance
+            assert row["verdict"] == "inconclusive" and pd.isna(row["budget"])
+            assert long.loc["Val loss, last epoch", "verdict"] == "reproduced"  # 0.1 on every seed, paper 0.081
+            assert long.loc["Train loss, last epoch", "verdict"] == "higher"  # 0.35 +- 0.12, paper 0.122
+        # perfect test predictions: 1.000 against the paper's 0.982, within the tolerance of 0.03
+        assert long.loc["Test accuracy", "mean"] == 1.0 and long.loc["Test accuracy", "verdict"] == "reproduced"
+    assert count_checks(experiment, cells) == [
         "image counts (paper, 000:41): all images: paper 5863, data 5840 (differs by -23)"]
-    assert verdict(0.5, 0.6, 0.7) == "paper below CI" and verdict(0.65, 0.6, 0.7) == "within CI"

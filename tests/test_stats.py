@@ -191,6 +191,9 @@ def test_seeds_needed_hand_worked():
     assert stats.seeds_needed(0.01, 0.0001, 0.05, 2.0) == 20
     assert stats.seeds_needed(0.01, 0.001, 0.05, 2.0) is None  # the test images alone are too few
     assert stats.seeds_needed(float("nan"), 0.0001, 0.05, 2.0) is None
+    # Student's t over seeds only: t(0.975, n - 1) * 0.1 / sqrt(n) < 0.1 first at n = 7 (2.447 / 2.646 = 0.925;
+    # n = 6 gives 2.571 / 2.449 = 1.050)
+    assert stats.seeds_needed(0.01, 0.0, 0.1, sps.norm.ppf(0.975), student=True) == 7
 
 
 def test_variance_components_separate_seeds_from_images():
