@@ -38,10 +38,10 @@ $(addprefix reproduce-,$(STUDIES)): reproduce-%:
 # every study, one after the other (CI: make reproduce-all PROFILE=smoke)
 reproduce-all: $(addprefix reproduce-,$(STUDIES))
 
-# Grad-CAM localization on the phantom (issue 4): train experiments/phantom_cam.toml, then score its maps
+# the CAM methods on the phantom: train experiments/phantom_cam.toml, then print every method's trust scorecard
 cam-check:
 	$(PY) -m pneumonia_tf.train --config experiments/phantom_cam.toml --out runs/phantom_cam
-	$(PY) -m pneumonia_tf.cam score --run runs/phantom_cam --n 100
+	$(PY) -m pneumonia_tf.cam score --run runs/phantom_cam --n 100 --methods all
 
 summary:
 	$(PY) -m pneumonia_tf.data summary --data $(or $(DATA),synthetic)

@@ -1,8 +1,9 @@
 """Benchmarks, each measured side by side in one run and printed as ratios.
 
 python -m pneumonia_tf.bench pipeline --data PATH --size 128
+python -m pneumonia_tf.bench decode --data PATH --size 128
 python -m pneumonia_tf.bench train --model model1 --size 128
-python -m pneumonia_tf.bench cam [--model model1 --size 128 --images 64]
+python -m pneumonia_tf.bench cam [--model model1 --size 128 --images 64]   (every CAM method, batched vs a loop)
 python -m pneumonia_tf.bench dcgan [--batch-size 32]
 """
 from __future__ import annotations
@@ -205,26 +206,36 @@ def bench_train(args) -> None:
               f"({rate / baseline:.2f}x plain fit)")
 
 
-def keras_io_gradcam(img_array, model, last_conv_layer_name):
-    """The keras-io Grad-CAM example's make_gradcam_heatmap, as a user would loop it per image (one
-    sub-model and one tape per call, eager). Here only for comparison."""
+def per_image_maps(img_array, model, layer: str, method: str):
+    """One image's raw map the way a user loops it (the keras-io Grad-CAM example's make_gradcam_heatmap,
+    generalized): a fresh sub-model and an eager tape per call, then the method's own weighting
+    (pneumonia_tf.cam.methods, the same formula); Score-CAM with one forward pass per channel. Here only
+    for comparison."""
     import keras
     import tensorflow as tf
 
-    grad_model = keras.models.Model(model.inputs, [model.get_layer(last_conv_layer_name).output, model.output])
+    from pneumonia_tf.cam.methods import METHODS
+    grad_model = keras.models.Model(model.inputs, [model.get_layer(layer).output, model.get_layer("logit").output])
+    if method == "scorecam":
+        activations, _ = grad_model(img_array)
+        weights = []
+        for k in range(activations.shape[-1]):
+            mask = tf.image.resize(activations[..., k:k + 1], img_array.shape[1:3])
+            mask = (mask - tf.reduce_min(mask)) / (tf.reduce_max(mask) - tf.reduce_min(mask) + 1e-12)
+            weights.append(tf.sigmoid(grad_model(img_array * mask)[1][:, 0]))
+        return tf.reduce_sum(activations * tf.stack(weights, -1)[:, None, None, :], axis=-1).numpy()
     with tf.GradientTape() as tape:
-        last_conv_layer_output, preds = grad_model([img_array])
-        class_channel = preds[:, 0]
-    grads = tape.gradient(class_channel, last_conv_layer_output)
-    pooled_grads = tf.reduce_mean(grads, axis=(0, 1, 2))
-    heatmap = tf.squeeze(last_conv_layer_output[0] @ pooled_grads[..., tf.newaxis])
-    return (tf.maximum(heatmap, 0) / tf.math.reduce_max(heatmap)).numpy()
+        activations, logits = grad_model(img_array)
+        score = logits[:, 0]
+    grads = tape.gradient(score, activations)
+    return METHODS[method]().combine(activations, grads, model).numpy()
 
 
 def bench_cam(args) -> None:
     import numpy as np
 
-    from pneumonia_tf.cam import find_conv_layer, gradcam
+    from pneumonia_tf.cam import find_conv_layer, maps
+    from pneumonia_tf.cam.methods import METHODS
     from pneumonia_tf.models import build, default_channels
     from pneumonia_tf.models.transfer import BASES
 
@@ -232,18 +243,21 @@ def bench_cam(args) -> None:
     model = build(args.model, shape, **({"weights": None} if args.model in BASES else {}))
     x = np.random.default_rng(0).uniform(0, 1, (args.images, *shape)).astype("float32")
     layer = find_conv_layer(model)[1].name
-    gradcam(model, x[:args.batch_size], batch_size=args.batch_size)  # trace once
-    start = time.perf_counter()
-    gradcam(model, x, batch_size=args.batch_size)
-    batched = args.images / (time.perf_counter() - start)
-    keras_io_gradcam(x[:1], model, layer)
-    start = time.perf_counter()
-    for i in range(args.images):
-        keras_io_gradcam(x[i:i + 1], model, layer)
-    loop = args.images / (time.perf_counter() - start)
-    print(f"{args.model} at {args.size}px, {args.images} images, layer {layer}:")
-    print(f"  {'per-image loop (keras-io make_gradcam_heatmap)':50s} {loop:8.1f} maps/s   1.00x")
-    print(f"  {f'pneumonia_tf.cam.gradcam, batch {args.batch_size}':50s} {batched:8.1f} maps/s   {batched / loop:.1f}x")
+    print(f"{args.model} at {args.size}px, {args.images} images, layer {layer}; each method batched (batch "
+          f"{args.batch_size}) against a per-image loop of the same method (keras-io style; Score-CAM one forward "
+          f"pass per channel), measured side by side:")
+    for method in (m for m in METHODS if m != "cam"):
+        loop_images = max(2, args.images // (8 if method == "scorecam" else 1))
+        per_image_maps(x[:1], model, layer, method)  # warm up
+        start = time.perf_counter()
+        for i in range(loop_images):
+            per_image_maps(x[i:i + 1], model, layer, method)
+        loop = loop_images / (time.perf_counter() - start)
+        maps(model, x[:args.batch_size], method, target="PNEUMONIA", batch_size=args.batch_size)  # trace once
+        start = time.perf_counter()
+        maps(model, x, method, target="PNEUMONIA", batch_size=args.batch_size)
+        batched = args.images / (time.perf_counter() - start)
+        print(f"  {method:18s} per-image loop {loop:8.1f} maps/s   batched {batched:8.1f} maps/s   {batched / loop:6.1f}x")
 
 
 def bench_dcgan(args) -> None:
@@ -289,7 +303,7 @@ def main(argv) -> int:
     p.add_argument("--steps", type=int, default=16)
     p.add_argument("--repeats", type=int, default=3)
     p.set_defaults(run=bench_train)
-    p = sub.add_parser("cam", help="batched Grad-CAM vs a per-image loop in the keras-io manner")
+    p = sub.add_parser("cam", help="every CAM method batched vs a per-image loop of the same method")
     p.add_argument("--model", default="model1")
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--images", type=int, default=64)

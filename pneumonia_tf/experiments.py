@@ -18,8 +18,8 @@ from pneumonia_tf.errors import UserError
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 TOP_LEVEL = {"study", "title", "seed_paper", "dcgan", "train", "dcgan_config", "profiles", "cells", "table", "paper",
              "counts", "ledger", "tune", "explain", "verdict", "claims"}
-EXPLAIN_KEYS = {"method", "n_grid", "n_score"}  # pneumonia_tf.cam.__main__.explain
-PROFILE_KEYS = {"data", "train", "dcgan_config", "ledger"}
+EXPLAIN_KEYS = {"method", "methods", "n_grid", "n_score"}  # pneumonia_tf.cam.explain.explain
+PROFILE_KEYS = {"data", "train", "dcgan_config", "explain", "ledger"}
 DCGAN_KEYS = {"image_size", "epochs", "num_images", "batch_size", "max_real_images"}
 TABLE_KEYS = {"rows", "columns", "describe", "averaging", "note"}
 COLUMN_KEYS = {"name", "cell", "metric"}
@@ -72,6 +72,7 @@ def check_experiment(experiment: dict, name: str) -> None:
         check_keys(table, PROFILE_KEYS, where)
         check_train_config(table.get("train", {}), f"{where}.train")
         check_keys(table.get("dcgan_config", {}), DCGAN_KEYS, f"{where}.dcgan_config")
+        check_keys(table.get("explain", {}), EXPLAIN_KEYS, f"{where}.explain")
         for key, why in table.get("ledger", {}).items():
             if not isinstance(why, str):
                 raise UserError(f"{where}.ledger.{key}: expected a string saying what was reduced and why")
@@ -218,6 +219,11 @@ def cell_config(experiment: dict, profile: str, cell: str, data: str | None = No
     if cell not in cells:
         raise UserError(f"study {experiment.get('study')!r}: unknown cell {cell!r}; expected one of {', '.join(cells)}")
     return with_generated(cells[cell], generated or generated_folder(experiment, profile) / f"seed{seed}")
+
+
+def explain_settings(experiment: dict, profile: str) -> dict:
+    """[explain] with the profile's overrides (e.g. fewer images scored in the smoke profile)."""
+    return {**experiment.get("explain", {}), **experiment["profiles"][profile].get("explain", {})}
 
 
 def dcgan_settings(experiment: dict, profile: str) -> dict:

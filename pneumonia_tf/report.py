@@ -23,7 +23,7 @@ from pneumonia_tf.experiments import test_selected
 from pneumonia_tf.plots import plt, save
 from pneumonia_tf.records import atomic_write, read_json
 from pneumonia_tf.study_runs import Cell
-from pneumonia_tf.tables import INTERVAL_NOTE, display_claims, display_table, table1_architecture
+from pneumonia_tf.tables import INTERVAL_NOTE, SECTIONS, display_claims, display_table, table1_architecture
 
 RUN_FIGURES = (("training_curves.png", "training curves"), ("confusion_0.5.png", "confusion matrix at 0.5"),
                ("roc.png", "ROC curve"), ("pr.png", "precision-recall curve"))
@@ -122,7 +122,7 @@ def cell_sections(experiment: dict, cells: dict[str, Cell], figures: Path) -> li
             "cell": name, "seeds": cell.seeds, "run": str(first), "protocol": test_selected(experiment["cells"].get(name, {})),
             "epochs": [r.get("epochs_trained", "?") for r in cell.records], "images": [(c, u) for c, u in images if u],
             "cam_grid": image_uri(cam / "three_rows.png"), "cam_overlays": image_uri(cam / "overlay_grid.png"),
-            "cam_score": read_json(cam / "score.json") if (cam / "score.json").exists() else None})
+            "cam_methods": image_uri(cam / "methods_grid.png")})
     return sections
 
 
@@ -160,7 +160,7 @@ def scope(experiment: dict) -> dict:
 
 
 def write_report(experiment: dict, profile: str, table: pd.DataFrame, claims: pd.DataFrame, counts: dict,
-                 notices: list[str], lines: list[str], external: pd.DataFrame, cells: dict[str, Cell],
+                 notices: list[str], lines: list[str], sections: dict[str, pd.DataFrame], cells: dict[str, Cell],
                  study_runs: Path, out: Path) -> Path:
     """Render out/report.html (see the module docstring) from the long-form table and the claims of
     pneumonia_tf.results, the verdict counts, notices, note lines and the study's runs; returns its path."""
@@ -183,7 +183,7 @@ def write_report(experiment: dict, profile: str, table: pd.DataFrame, claims: pd
         claims=claims.to_dict(orient="records"), claims_table=html_table(display_claims(claims), "claims") if len(claims)
         else None, verdicts=html_table(display_table(table, "cell"), "verdicts"), interval_note=INTERVAL_NOTE,
         baselines=extra.get("baseline"), gaps=extra.get("optimism gap"), architecture=architecture,
-        external=html_table(external) if len(external) else None,
+        sections=[(*SECTIONS[key], html_table(frame.round(3))) for key, frame in sections.items() if len(frame)],
         summary=image_uri(summary) if summary else None, lines=lines, data=data,
         cells=cell_sections(experiment, cells, figures), dcgans=dcgan_sections(study_runs),
         provenance=provenance(cells), seeds=sorted({s for cell in cells.values() for s in cell.seeds}),

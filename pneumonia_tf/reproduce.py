@@ -23,15 +23,15 @@ import numpy as np
 from PIL import Image
 
 from pneumonia_tf import CLASSES, cli
-from pneumonia_tf.cam.__main__ import explain
+from pneumonia_tf.cam.explain import explain
 from pneumonia_tf.dcgan.run import quality_report, real_images, trained_gan, write_images
 from pneumonia_tf.data.synthetic import NOTICE
 from pneumonia_tf.data.cache import exclusive
 from pneumonia_tf.distribute import STRATEGIES
 from pneumonia_tf.errors import UserError
 from pneumonia_tf.config import parse_assignment, resolve
-from pneumonia_tf.experiments import (cell_config, cell_configs, dcgan_settings, experiment_path, generated_folder,
-                                      load_experiment, studies, test_selected, uses_generated)
+from pneumonia_tf.experiments import (cell_config, cell_configs, dcgan_settings, experiment_path, explain_settings,
+                                      generated_folder, load_experiment, studies, test_selected, uses_generated)
 from pneumonia_tf.records import atomic_write, read_json, write_json
 from pneumonia_tf.train import train
 
@@ -129,7 +129,7 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
             print(f"=== {experiment['study']} / {profile} / {cell} / seed {seed}")
         record = train(config, out, verbose=verbose)
         if "explain" in experiment and "worker" not in record:  # the paper shows Grad-CAM or CAM
-            explain(out, **experiment["explain"])
+            explain(out, **explain_settings(experiment, profile))
         records.append(out / "record.json")
     if experiment.get("dcgan"):
         for seed in sorted({seed for seed, cell in jobs if needs_dcgan(cell)}):

@@ -37,6 +37,7 @@ from pneumonia_tf.report import write_report
 from pneumonia_tf.stats import cell_interval, paired_difference, seed_interval, variance_components
 from pneumonia_tf.study_runs import Cell, dcgan_quality, read_study
 from pneumonia_tf.tables import display_table, external_table, markdown
+from pneumonia_tf.cam.study import architecture_agreement, good_values, study_scorecard
 from pneumonia_tf.verdicts import (BASELINES, DEGENERATE, INCONCLUSIVE, VERDICTS, baseline_values, dcgan_flag,
                                    degenerate_reasons, degenerate_text, family, number_verdict, seed_budget)
 
@@ -233,10 +234,10 @@ def note_lines(experiment: dict, profile: str, cells: dict[str, Cell]) -> list[s
 
 
 def write_outputs(experiment: dict, table: pd.DataFrame, claims: pd.DataFrame, heading: str, lines: list[str],
-                  external: pd.DataFrame, out: Path) -> str:
+                  sections: dict[str, pd.DataFrame], out: Path) -> str:
     """table.md, table.csv (the long form), table.tex and claims.csv under `out` (atomic,
     deterministic); returns the Markdown."""
-    text = markdown(experiment, heading, table, claims, lines, external)
+    text = markdown(experiment, heading, table, claims, lines, sections)
     atomic_write(out / "table.md", text)
     atomic_write(out / "table.csv", table.to_csv(index=False, float_format="%.6g"))
     atomic_write(out / "claims.csv", claims.to_csv(index=False, float_format="%.6g"))
@@ -283,12 +284,14 @@ def main(argv) -> int:
         claims = evaluate_claims(experiment, cells, {n: f["degenerate"] for n, f in flags.items()}, args.resamples)
         out = args.out / study / profile
         lines = note_lines(experiment, profile, cells)
-        external = external_table(cells)
-        print(write_outputs(experiment, table, claims, title(experiment, profile, cells), lines, external, out))
+        scorecard = study_scorecard(cells)
+        sections = {"external": external_table(cells), "scorecard": scorecard,
+                    "good": good_values() if len(scorecard) else scorecard, "agreement": architecture_agreement(cells)}
+        print(write_outputs(experiment, table, claims, title(experiment, profile, cells), lines, sections, out))
         gather_figures(args.runs, study, profile, out)
         counts = {"clean": verdict_counts(table), "protocol": verdict_counts(table, protocol=True)}
         report = write_report(experiment, profile, table, claims, counts, notices(experiment, cells),
-                              lines, external, cells, study_runs, out)
+                              lines, sections, cells, study_runs, out)
         print(f"report: {report}")
         missing += int(((table["kind"] == "cell") & (table["verdict"] == MISSING)).sum())
     if args.check and missing:

@@ -88,10 +88,24 @@ INTERVAL_NOTE = ("Intervals: test metrics, the two-level bootstrap over seeds an
                  "of the test images into one class or its ROC AUC interval contains 0.5).")
 
 
+# The study-level tables beside the numbers and claims: key -> (heading, what a reader needs to know)
+SECTIONS = {
+    "external": ("External validation (python -m pneumonia_tf.evaluate --run RUN --data OTHER)",
+                 "Internal against external test ROC AUC, with DeLong's test in its unpaired form (two independent "
+                 "image sets)."),
+    "scorecard": ("Trust scorecard of the maps (python -m pneumonia_tf.cam score)",
+                  "Per cell and map, on PNEUMONIA test images: localization against the known regions, cascading "
+                  "model randomization (after the last step), ROAD, border mass, repeatability across seeds; the "
+                  "random and centred-Gaussian maps are the baselines. What a good value is: the next table."),
+    "good": ("What a good value is", ""),
+    "agreement": ("Agreement across architectures", "Mean SSIM of two cells' maps of the same test images."),
+}
+
+
 def markdown(experiment: dict, heading: str, table: pd.DataFrame, claims: pd.DataFrame, lines: list[str],
-             external: pd.DataFrame) -> str:
+             sections: dict[str, pd.DataFrame]) -> str:
     """table.md: the verdicts, the architectures (seed 004), the baselines, the optimism gaps, the claims,
-    the external evaluations."""
+    then each non-empty table of `sections` (SECTIONS: external evaluations, the maps' scorecard)."""
     parts = [f"# {heading}\n", INTERVAL_NOTE + "\n", display_table(table, "cell").to_markdown(index=False, disable_numparse=True) + "\n"]
     if experiment["table"].get("describe") == "table1_architecture":
         architecture = pd.DataFrame([table1_architecture(row) for row in experiment["table"]["rows"]])
@@ -103,7 +117,9 @@ def markdown(experiment: dict, heading: str, table: pd.DataFrame, claims: pd.Dat
     if len(claims):
         parts += ["## The paper's claims (Holm-adjusted across the study)\n",
                   display_claims(claims).to_markdown(index=False, disable_numparse=True) + "\n"]
-    if len(external):
-        parts += ["## External validation (python -m pneumonia_tf.evaluate --run RUN --data OTHER)\n",
-                  external.to_markdown(index=False, disable_numparse=True) + "\n"]
+    for key, frame in sections.items():
+        if len(frame):
+            title, note = SECTIONS[key]
+            parts += [f"## {title}\n", *([note + "\n"] if note else []),
+                      frame.round(3).to_markdown(index=False, disable_numparse=True) + "\n"]
     return "\n".join(parts) + ("\n" + "".join(f"- {line}\n" for line in lines) if lines else "")

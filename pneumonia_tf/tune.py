@@ -6,7 +6,7 @@ python -m pneumonia_tf.tune --family cnn|transfer --tuner random|hyperband|bayes
 The objective is validation ROC AUC on the patient-level validation split (never the test split).
 A stored search is only continued with --resume, and only if it was asked the same way; --overwrite
 starts afresh. Writes trials.csv and trials.md (every trial's hyperparameters, score, status, best
-epoch) and best.toml, an experiments/ config that `python -m pneumonia_tf.train --config` runs.
+epoch), trials/<trial>/predictions.csv (the best epoch's scores on the validation images) and best.toml, an experiments/ config that `python -m pneumonia_tf.train --config` runs.
 Distributed tuning: Keras Tuner's chief/worker mode (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP,
 KERASTUNER_ORACLE_PORT), see the README.
 """
@@ -24,11 +24,12 @@ import pandas as pd
 from pneumonia_tf import cli
 from pneumonia_tf.callbacks import SaturationThresholdUnfreeze
 from pneumonia_tf.data.index import DataError
-from pneumonia_tf.data.sources import load
 from pneumonia_tf.distribute import STRATEGIES, fitting, get_strategy
 from pneumonia_tf.config import resolve
+from pneumonia_tf.evaluate import predict
 from pneumonia_tf.experiments import load_experiment
-from pneumonia_tf.inputs import build_model, datasets_for
+from pneumonia_tf.inputs import build_model, datasets_for, load_data
+from pneumonia_tf.predictions import write_predictions
 from pneumonia_tf.records import atomic_write, read_json, write_json
 from pneumonia_tf.training import compile_model, make_optimizer, training_inputs
 
@@ -115,6 +116,18 @@ def trials_table(tuner: kt.Tuner) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("trial").reset_index(drop=True)
 
 
+def write_trial_predictions(tuner: kt.Tuner, hypermodel: PneumoniaHyperModel, out: Path) -> None:
+    """out/trials/<trial>/predictions.csv for every completed trial: its best epoch's model (the one its
+    score is of, as keras-tuner saved it) on the validation images that scored it (split "val"; a search
+    never sees the test split). Written once per trial."""
+    for trial in tuner.oracle.trials.values():
+        target = out / "trials" / trial.trial_id
+        if trial.status != "COMPLETED" or (target / "predictions.csv").exists():
+            continue
+        inputs = datasets_for(resolve(hypermodel._config(trial.hyperparameters)), hypermodel.data)
+        write_predictions(target, {"val": (inputs.val_frame, predict(tuner.load_model(trial), inputs.val))})
+
+
 def to_toml(config: dict) -> str:
     """A [train] table for experiments/ (values: numbers, strings, booleans, lists, dicts)."""
     def encode(v):
@@ -150,7 +163,7 @@ def search(family: str, tuner_name: str, max_trials: int, data: str, out: Path, 
         write_json(stored, spec)
     distribution = get_strategy(strategy) if strategy != "default" else None  # before any TensorFlow work
     keras.utils.set_random_seed(seed)
-    dataset = load(data, image_size=image_size, seed=seed)
+    dataset = load_data(resolve({"data": data, "image_size": image_size}))  # the studies' split (split_seed 0)
     settings = {"data": data, "image_size": image_size, "epochs": epochs, "seed": seed,
                 "weights": None if str(weights).lower() == "none" else weights}
     hypermodel = PneumoniaHyperModel(family, space, settings, dataset)
@@ -166,6 +179,7 @@ def search(family: str, tuner_name: str, max_trials: int, data: str, out: Path, 
     if chief_or_worker and os.environ.get("KERASTUNER_TUNER_ID") != "chief":
         return pd.DataFrame()  # a worker: the chief holds the oracle and writes the tables
     table = trials_table(tuner)
+    write_trial_predictions(tuner, hypermodel, out)
     atomic_write(out / "trials.csv", table.to_csv(index=False))
     atomic_write(out / "trials.md", table.to_markdown(index=False) + "\n")
     best = tuner.get_best_hyperparameters(1)

@@ -154,11 +154,18 @@ def test_cam_cli_writes_overlays_heatmaps_grids_and_scores(tmp_path, capsys):
     assert (out / "overlay_grid.png").exists() and (out / "three_rows.png").exists()
     heatmap = np.load(next(out.glob("*_heatmap.npy")))
     assert heatmap.shape == (32, 32) and 0 <= heatmap.min() and heatmap.max() <= 1
-    assert main(["score", "--run", str(tmp_path / "run"), "--n", "4"]) == 0
+    assert main(["--run", str(tmp_path / "run"), "--n", "2", "--methods", "gradcam", "layercam",
+                 "--out", str(tmp_path / "both")]) == 0
+    assert (tmp_path / "both" / "methods_grid.png").exists()
+    assert main(["score", "--run", str(tmp_path / "run"), "--n", "4", "--methods", "gradcam", "hirescam"]) == 0
     result = json.loads((tmp_path / "run" / "cam_score.json").read_text())
-    assert {"randomization_rank_correlation", "pointing_game", "iou_at_0_5", "deletion_auc", "insertion_auc",
-            "deletion_auc_random_map", "insertion_auc_random_map"} <= set(result)
-    assert result["images"] == 4
+    scores = result["methods"]["gradcam"]
+    assert {"pointing_game", "iou", "auprc", "randomization_ssim", "randomization_rank_correlation",
+            "road_morf_area", "road_lerf_area", "deletion_auc", "insertion_auc", "border_mass"} <= set(scores)
+    assert set(result["baselines"]) == {"random", "centre"} and "gradcam vs hirescam" in result["agreement_ssim"]
+    assert result["shortcut"]["verdict"] and result["images"] == 4 and result["good"]["road_morf_area"]
+    assert (tmp_path / "run" / "maps_hirescam.npz").exists()
+    assert "scorecard on 4 PNEUMONIA images" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -166,7 +173,7 @@ def test_phantom_model_maps_point_at_the_opacity_and_fail_the_randomization_test
     """Issue 4's localization bar, with the documented configuration (`make cam-check`,
     experiments/phantom_cam.toml). Measured: pointing game 0.95-0.99 over seeds 0-2 (random map 0.07),
     rank correlation with a randomized copy -0.15 to 0.04."""
-    from pneumonia_tf.cam.__main__ import pick, score
+    from pneumonia_tf.cam.explain import pick, scorecard
     from pneumonia_tf.experiments import experiment_path, load_experiment
     from pneumonia_tf.run_folder import open_run
     from pneumonia_tf.train import train
@@ -175,10 +182,11 @@ def test_phantom_model_maps_point_at_the_opacity_and_fail_the_randomization_test
     run = open_run(tmp_path / "run")
     assert run.record["test"]["at_0.5"]["roc_auc"] > 0.95
     rows = pick(run, "test", 200)
-    result = score(run.model(), run, rows[rows["label"] == 1].reset_index(drop=True))
+    result, _ = scorecard(run.model(), run, rows[rows["label"] == 1].reset_index(drop=True), ["gradcam"])
     assert result["images"] == 100
-    assert result["pointing_game"] >= 0.8 and result["pointing_game"] >= 5 * result["pointing_game_random_map"]
-    assert result["randomization_rank_correlation"] < 0.5
+    gradcam_scores, random_map = result["methods"]["gradcam"], result["baselines"]["random"]
+    assert gradcam_scores["pointing_game"] >= 0.8 and gradcam_scores["pointing_game"] >= 5 * random_map["pointing_game"]
+    assert gradcam_scores["randomization_rank_correlation"] < 0.5
 
 
 # Maps in [0, 1] from a mixed model against the float32 model with the same weights: mean |difference|

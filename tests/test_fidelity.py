@@ -42,7 +42,7 @@ def test_every_profile_lists_its_scale_reductions(study):
     for profile in profiles(experiment):
         table = experiment["profiles"][profile]
         reduced = set(table.get("train", {})) | ({"dcgan"} if table.get("dcgan_config") else set()) \
-            | ({"data"} if "data" in table else set())
+            | ({"data"} if "data" in table else set()) | ({"explain"} if table.get("explain") else set())
         assert reduced <= set(table.get("ledger", {})), f"{study}/{profile}: {sorted(reduced - set(table.get('ledger', {})))}"
 
 

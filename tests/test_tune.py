@@ -8,6 +8,7 @@ import sys
 import textwrap
 import tomllib
 
+import keras
 import pandas as pd
 import pytest
 
@@ -24,6 +25,12 @@ def test_random_search_completes_both_trials_and_writes_tables_and_best_config(t
     assert pd.read_csv(tmp_path / "trials.csv").shape[0] == 2
     header = (tmp_path / "trials.md").read_text().splitlines()[0]
     assert [c.strip() for c in header.strip("|").split("|")][:4] == ["trial", "status", "val_auc", "best_epoch"]
+    for _, trial in table.iterrows():  # each trial's best-epoch model on the validation images that scored it
+        predictions = pd.read_csv(tmp_path / "trials" / trial["trial"] / "predictions.csv")
+        assert set(predictions["split"]) == {"val"} and len(predictions) > 0
+        auc = keras.metrics.AUC()  # the metric the trial was scored with (200 thresholds, not sklearn's exact AUC)
+        auc.update_state(predictions["label"].to_numpy(), predictions["score"].to_numpy())
+        assert float(auc.result()) == pytest.approx(trial["val_auc"], abs=1e-5)
     best = tomllib.loads((tmp_path / "best.toml").read_text())["train"]
     assert best["model"] == "model1" and isinstance(best["model_options"]["batch_norm"], bool)
     from pneumonia_tf.train import main

@@ -45,3 +45,22 @@ def overlay_grid(images, heatmaps, titles, path, cols: int = 4, cmap="jet", alph
         ax.imshow(overlay(image, heatmap, cmap, alpha))
         ax.set_title(title, fontsize=9)
     return save(fig, path)
+
+
+def method_grid(images, by_method: dict, titles, path, cmap="jet", alpha=0.4):
+    """Several methods side by side: one row per image (its title on the left), the image, then one
+    overlay per method (the column titles)."""
+    names = list(by_method)
+    fig, axes = plt.subplots(len(images), len(names) + 1, figsize=(2.6 * (len(names) + 1), 2.8 * len(images)),
+                             squeeze=False)
+    for i, (image, title) in enumerate(zip(images, titles)):
+        axes[i, 0].imshow(_gray(image), cmap="gray", vmin=0, vmax=1)
+        axes[i, 0].set_title(title, fontsize=8)
+        for j, name in enumerate(names, 1):
+            axes[i, j].imshow(overlay(image, by_method[name][i], cmap, alpha))
+            if i == 0:
+                axes[i, j].set_title(name, fontsize=11)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return save(fig, path)

@@ -67,11 +67,14 @@ def _counts(index: pd.DataFrame) -> dict:
 
 
 def read_index(data: str, image_size: int = 128, seed: int = 0) -> tuple[pd.DataFrame, str, str, dict[str, str]]:
-    """(raw index, name, root folder, {path: reason} left out while reading) of `data` ("synthetic", a
-    Kermany folder or zip, an RSNA folder, a generated/ folder)."""
-    if data == "synthetic" or data.startswith("synthetic:"):  # synthetic:N = N train images per class
-        per_class = int(data.partition(":")[2] or 300)
-        index = load_synthetic(size=image_size, train_per_class=per_class, test_per_class=max(per_class // 3, 8))
+    """(raw index, name, root folder, {path: reason} left out while reading) of `data` ("synthetic",
+    "synthetic-marker" (PNEUMONIA images carry a corner letter: the shortcut audit's test), a Kermany
+    folder or zip, an RSNA folder, a generated/ folder)."""
+    kind, _, count = data.partition(":")
+    if kind in ("synthetic", "synthetic-marker"):  # synthetic:N = N train images per class
+        per_class = int(count or 300)
+        index = load_synthetic(size=image_size, train_per_class=per_class, test_per_class=max(per_class // 3, 8),
+                               marker=kind == "synthetic-marker")
         return index, "synthetic", str(Path(index["path"].iloc[0]).parents[2]), {}
     if data.startswith("tfds:"):  # a prepared TensorFlow Datasets build (pneumonia_tf.tfds)
         from pneumonia_tf.tfds import load_prepared

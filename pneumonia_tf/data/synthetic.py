@@ -78,10 +78,21 @@ def _box(mask: np.ndarray) -> list[list[float]]:
     return [[cols.min() / w, rows.min() / h, (cols.max() + 1 - cols.min()) / w, (rows.max() + 1 - rows.min()) / h]]
 
 
-def materialize(partial: Path, per_class: dict[str, int], size: int, seed: int) -> None:
+def draw_marker(image: np.ndarray) -> np.ndarray:
+    """A bright letter L in the top-left corner (inside the outer 10% of each side), where radiographs
+    carry orientation letters: the class-correlated shortcut of the marker phantom."""
+    size = image.shape[0]
+    a, b, stroke = max(1, round(0.015 * size)), max(2, round(0.09 * size)), max(1, round(0.02 * size))
+    image = image.copy()
+    image[a:b, a:a + stroke] = 1.0
+    image[b - stroke:b, a:b] = 1.0
+    return image
+
+
+def materialize(partial: Path, per_class: dict[str, int], size: int, seed: int, marker: bool = False) -> None:
     """Write the phantom as a Kermany-style folder into the empty folder `partial`:
     {train,test}/{NORMAL,PNEUMONIA}/SYN-<patient>-<n>.png. Patients have one or two images. Masks go to
-    masks/<same name>.png."""
+    masks/<same name>.png. With `marker`, every PNEUMONIA image also carries draw_marker's letter."""
     for split_index, (split, count) in enumerate(per_class.items()):
         for label, name in enumerate(CLASSES):
             folder = partial / split / name
@@ -94,6 +105,8 @@ def materialize(partial: Path, per_class: dict[str, int], size: int, seed: int) 
                 rng = np.random.default_rng([seed, pid])
                 for shot in range(1, min(1 + rng.integers(1, 3), count - written + 1)):
                     image, mask = phantom(rng, size, pneumonia=bool(label))
+                    if marker and label:
+                        image = draw_marker(image)
                     file = f"SYN-{pid:06d}-{shot:04d}.png"
                     Image.fromarray((image * 255).round().astype(np.uint8)).save(folder / file)
                     Image.fromarray(mask.astype(np.uint8) * 255).save(partial / "masks" / file)
@@ -101,16 +114,18 @@ def materialize(partial: Path, per_class: dict[str, int], size: int, seed: int) 
 
 
 def load_synthetic(size: int = 128, train_per_class: int = 300, test_per_class: int = 100,
-                   seed: int = 0, quiet: bool = False) -> pd.DataFrame:
-    """Index of the phantom (made once and cached), with mask and boxes columns. Prints NOTICE (once
-    per process)."""
+                   seed: int = 0, quiet: bool = False, marker: bool = False) -> pd.DataFrame:
+    """Index of the phantom (made once and cached), with mask and boxes columns; `marker`: the variant
+    whose PNEUMONIA images carry a bright letter in a corner (draw_marker). Prints NOTICE (once per
+    process)."""
     global _noticed
     if not quiet and not _noticed:
         print(NOTICE, file=sys.stderr)
         _noticed = True
-    root = cache_dir("synthetic") / f"v{VERSION}-s{size}-n{train_per_class}-{test_per_class}-seed{seed}"
+    root = cache_dir("synthetic") / (f"v{VERSION}-s{size}-n{train_per_class}-{test_per_class}-seed{seed}"
+                                     + ("-marker" if marker else ""))
     fill_once(root, lambda partial: materialize(partial, {"train": train_per_class, "test": test_per_class},
-                                                size, seed))
+                                                size, seed, marker))
     df = load_kermany(root)
     df["source"] = "synthetic"
     df["mask"] = [str(root / "masks" / Path(p).name) if label else "" for p, label in zip(df["path"], df["label"])]
