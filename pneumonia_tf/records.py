@@ -14,12 +14,27 @@ PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "keras-tuner", "numpy", "sc
             "pydicom", "pillow", "matplotlib")
 
 
+def current_umask() -> int:
+    """The process's umask (read from /proc where it can be, else set and restored at once)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, data: str | bytes) -> Path:
     """Write `data` to `path` via a temporary file in the same folder and os.replace: readers see the
-    old file or the new one, never half of one."""
+    old file or the new one, never half of one. The file gets the permissions an ordinary open() would
+    give it under the process's umask (mkstemp alone makes it 0600, unreadable by a lab-mate)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~current_umask())
     with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as handle:
         handle.write(data)
     os.replace(tmp, path)

@@ -122,7 +122,8 @@ def cell_sections(experiment: dict, cells: dict[str, Cell], figures: Path) -> li
             "cell": name, "seeds": cell.seeds, "run": str(first), "protocol": test_selected(experiment["cells"].get(name, {})),
             "epochs": [r.get("epochs_trained", "?") for r in cell.records], "images": [(c, u) for c, u in images if u],
             "cam_grid": image_uri(cam / "three_rows.png"), "cam_overlays": image_uri(cam / "overlay_grid.png"),
-            "cam_methods": image_uri(cam / "methods_grid.png")})
+            "cam_methods": image_uri(cam / "methods_grid.png"), "cam_road": image_uri(cam / "road.png"),
+            "cam_randomization": image_uri(cam / "randomization.png")})
     return sections
 
 

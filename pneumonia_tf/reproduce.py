@@ -1,7 +1,7 @@
 """Reproduce a study: every cell of experiments/<study>.toml, for each seed, into the run registry.
 
 python -m pneumonia_tf.reproduce STUDY [--profile smoke|quick|paper] [--data PATH] [--seeds N] [--runs runs/]
-    [--shard I/N]
+    [--shard I/N | --shard auto [--shard-count N]]
 
 Each cell writes runs/<study>/<profile>/<cell>/<seed>/ (a training run folder with record.json). A cell
 with a record is finished and skipped, so a killed reproduction picks up where it stopped. Studies with
@@ -12,10 +12,12 @@ Studies whose paper shows Grad-CAM or CAM ([explain]) get each run's maps and sc
 
 --shard I/N runs the I-th of N disjoint parts of the (seed, cell) list, so N processes or machines
 sharing runs/ and generated/ reproduce a study together; rerun a killed shard to finish its cells.
-The DCGANs are trained once, by whichever shard needs them first, under a lock the others wait on.
+--shard auto reads I and N from a Slurm job array or a Kubernetes Indexed Job (with --shard-count N).
+Each seed's DCGANs are trained once, by whichever shard needs them first, under a lock the others wait on.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -92,6 +94,29 @@ def dcgan_quality(experiment: dict, profile: str, config: dict, generated: Path,
     return reports
 
 
+def shard_from_environment(environ, shard_count: int | None = None) -> tuple[int, int]:
+    """(I, N) from the engine that started this process: a Slurm job array (SLURM_ARRAY_TASK_ID with
+    SLURM_ARRAY_TASK_COUNT, or SLURM_ARRAY_TASK_MIN / _MAX; task ids MIN..MAX map to shards 1..N), or a
+    Kubernetes Indexed Job (JOB_COMPLETION_INDEX, 0-based, with --shard-count N). Neither set: one line."""
+    if "SLURM_ARRAY_TASK_ID" in environ:
+        task, low = int(environ["SLURM_ARRAY_TASK_ID"]), int(environ.get("SLURM_ARRAY_TASK_MIN", 0))
+        if "SLURM_ARRAY_TASK_COUNT" in environ:
+            count = int(environ["SLURM_ARRAY_TASK_COUNT"])
+        elif "SLURM_ARRAY_TASK_MAX" in environ:
+            count = int(environ["SLURM_ARRAY_TASK_MAX"]) - low + 1
+        else:
+            raise UserError("--shard auto: SLURM_ARRAY_TASK_ID is set but neither SLURM_ARRAY_TASK_COUNT nor "
+                            "SLURM_ARRAY_TASK_MAX is")
+        return parse_shard(f"{task - low + 1}/{count}")
+    if "JOB_COMPLETION_INDEX" in environ:
+        if not shard_count:
+            raise UserError("--shard auto: JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job); pass --shard-count N, "
+                            "the Job's completions")
+        return parse_shard(f"{int(environ['JOB_COMPLETION_INDEX']) + 1}/{shard_count}")
+    raise UserError("--shard auto: neither SLURM_ARRAY_TASK_ID (a Slurm job array) nor JOB_COMPLETION_INDEX "
+                    "(a Kubernetes Indexed Job) is set; pass --shard I/N")
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """"I/N" -> (I, N) with 1 <= I <= N."""
     index, _, count = text.partition("/")
@@ -150,7 +175,9 @@ def main(argv) -> int:
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--generated", type=Path, help="root of the DCGAN image folders, seed S in seed<S>/ "
                                                        "(default generated/<study>-<profile>)")
-    parser.add_argument("--shard", default="1/1", help="I/N: run the I-th of N disjoint parts (default 1/1)")
+    parser.add_argument("--shard", default="1/1", help="I/N: run the I-th of N disjoint parts (default 1/1); auto: "
+                                                        "from a Slurm job array or a Kubernetes Indexed Job")
+    parser.add_argument("--shard-count", type=int, help="with --shard auto in a Kubernetes Indexed Job: N")
     parser.add_argument("--strategy", choices=STRATEGIES, help="train every cell with this tf.distribute strategy")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="a training config key for every cell (JSON values), e.g. decoded_cache=false")
@@ -159,7 +186,8 @@ def main(argv) -> int:
     if args.strategy:
         overrides["strategy"] = args.strategy
     reproduce(args.study, args.profile, args.data, args.seeds, args.runs, args.generated,
-              shard=parse_shard(args.shard), overrides=overrides)
+              shard=shard_from_environment(os.environ, args.shard_count) if args.shard == "auto"
+              else parse_shard(args.shard), overrides=overrides)
     return 0
 
 

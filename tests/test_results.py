@@ -198,3 +198,41 @@ def test_seed000_history_endpoints_get_a_t_interval_over_seeds_and_a_verdict_fro
         assert long.loc["Test accuracy", "mean"] == 1.0 and long.loc["Test accuracy", "verdict"] == "reproduced"
     assert count_checks(experiment, cells) == [
         "image counts (paper, 000:41): all images: paper 5863, data 5840 (differs by -23)"]
+
+
+def shard_cells(study: str, seeds: int, shard: tuple[int, int], monkeypatch, tmp_path) -> list[tuple[int, str]]:
+    """The (seed, cell) items a reproduce shard would train (training replaced by a recorder)."""
+    import pneumonia_tf.reproduce as reproduce
+    trained = []
+    monkeypatch.setattr(reproduce, "train", lambda config, out, **kw: trained.append(
+        (config["seed"], Path(out).parts[-2])) or {"worker": "x"})
+    monkeypatch.setattr(reproduce, "run_dcgans", lambda *a, **k: None)
+    monkeypatch.setattr(reproduce, "dcgan_quality", lambda *a, **k: {})
+    reproduce.reproduce(study, "smoke", seeds=seeds, runs=tmp_path / "runs", shard=shard, verbose=0)
+    return trained
+
+
+@pytest.mark.parametrize("engine", ["slurm count", "slurm min max", "kubernetes"])
+def test_shard_auto_from_slurm_and_kubernetes_gives_disjoint_shards_that_cover_the_study(engine, monkeypatch,
+                                                                                        tmp_path):
+    from pneumonia_tf.reproduce import shard_from_environment
+    count, found = 3, []
+    for i in range(count):
+        environ = {"slurm count": {"SLURM_ARRAY_TASK_ID": str(i), "SLURM_ARRAY_TASK_COUNT": str(count)},
+                   "slurm min max": {"SLURM_ARRAY_TASK_ID": str(i + 1), "SLURM_ARRAY_TASK_MIN": "1",
+                                     "SLURM_ARRAY_TASK_MAX": str(count)},
+                   "kubernetes": {"JOB_COMPLETION_INDEX": str(i)}}[engine]
+        shard = shard_from_environment(environ, shard_count=count if engine == "kubernetes" else None)
+        assert shard == (i + 1, count)
+        found.append(shard_cells("table1", 2, shard, monkeypatch, tmp_path))
+    everything = [(seed, cell) for seed in range(2) for cell in load_experiment(experiment_path("table1"))["cells"]]
+    assert sorted(item for part in found for item in part) == sorted(everything)  # covered, each exactly once
+
+
+def test_shard_auto_without_an_engine_is_one_line():
+    from pneumonia_tf.errors import UserError
+    from pneumonia_tf.reproduce import shard_from_environment
+    with pytest.raises(UserError, match="neither SLURM_ARRAY_TASK_ID .* nor JOB_COMPLETION_INDEX"):
+        shard_from_environment({})
+    with pytest.raises(UserError, match="pass --shard-count N"):
+        shard_from_environment({"JOB_COMPLETION_INDEX": "0"})

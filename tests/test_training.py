@@ -318,3 +318,18 @@ def test_training_inputs_repeat_the_same_batches_each_epoch():
     assert [b.numpy().tolist() for b in kwargs["x"].take(9)] == [b.numpy().tolist() for _ in range(3) for b in fresh]
     assert training_inputs(fresh, one_iterator=False) == {"x": fresh}
     assert training_inputs(fresh, steps_per_execution=2) == {"x": fresh}  # 3 batches: an epoch would take 4
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_written_files_get_the_permissions_of_the_umask(tmp_path, umask, mode):
+    """A lab-mate can read report.html, table.md and record.json: atomic writes honour the umask."""
+    import os
+    import stat
+
+    from pneumonia_tf.records import atomic_write, write_json
+    previous = os.umask(umask)
+    try:
+        for path in (atomic_write(tmp_path / "report.html", "<html>"), write_json(tmp_path / "record.json", {})):
+            assert stat.S_IMODE(path.stat().st_mode) == mode, path
+    finally:
+        os.umask(previous)

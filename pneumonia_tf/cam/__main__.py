@@ -15,6 +15,7 @@ import pandas as pd
 
 from pneumonia_tf import cli
 from pneumonia_tf.cam.explain import pick, save_maps, score_run, write_maps
+from pneumonia_tf.cam.figures import randomization_figure, road_figure
 from pneumonia_tf.cam.methods import METHODS
 from pneumonia_tf.records import write_json
 from pneumonia_tf.run_folder import open_run
@@ -62,6 +63,8 @@ def score_command(args) -> int:
     out = args.out or args.run / "cam_score.json"
     write_json(out, result)
     save_maps(out.parent, rows, by_method)
+    road_figure(result, out.with_name(out.stem + "_road.png"))
+    randomization_figure(result, out.with_name(out.stem + "_randomization.png"))
     print_scorecard(result)
     print(f"written to {out}")
     return 0

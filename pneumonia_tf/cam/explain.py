@@ -18,7 +18,8 @@ from PIL import Image
 from pneumonia_tf import CLASSES
 from pneumonia_tf.cam.checks import (auprc, boxes_to_mask, cascading_randomization, default_tolerance,
                                      deletion_insertion, iou, pointing_game, ssim)
-from pneumonia_tf.cam.figures import method_grid, overlay, overlay_grid, three_row_grid
+from pneumonia_tf.cam.figures import (method_grid, overlay, overlay_grid, randomization_figure, road_figure,
+                                      three_row_grid)
 from pneumonia_tf.cam.methods import maps
 from pneumonia_tf.cam.road import baseline_maps, road_curves
 from pneumonia_tf.cam.shortcut import border_mass, occlusion_audit
@@ -183,5 +184,7 @@ def explain(run_dir: Path, method: str = "gradcam", methods: list[str] | None = 
     write_maps(run, model, pick(run, "test", n_grid), methods, "predicted", None, out)
     result, rows, by_method = score_run(run, model, methods, n_score)
     save_maps(out, rows, by_method)
+    road_figure(result, out / "road.png")
+    randomization_figure(result, out / "randomization.png")
     write_json(out / "score.json", result)
     return result

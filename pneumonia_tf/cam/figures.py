@@ -64,3 +64,37 @@ def method_grid(images, by_method: dict, titles, path, cmap="jet", alpha=0.4):
         ax.set_xticks([])
         ax.set_yticks([])
     return save(fig, path)
+
+
+def road_figure(result: dict, path):
+    """ROAD curves of every method and baseline of a scorecard: the target-class probability as the most
+    (MoRF, left) and least (LeRF, right) relevant pixels are removed. Good: MoRF falls fast (low area),
+    LeRF stays high (high area)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    entries = {**result["methods"], **{f"baseline: {k}": v for k, v in result["baselines"].items()}}
+    for name, scores in entries.items():
+        style = "--" if name.startswith("baseline") else "-"
+        for ax, kind in zip(axes, ("morf", "lerf")):
+            ax.plot(scores["road_fractions"], scores[f"road_{kind}_curve"], style, marker="o", markersize=3,
+                    label=f"{name} ({scores[f'road_{kind}_area']:.2f})")
+    for ax, title in zip(axes, ("MoRF: most relevant removed first (lower is better)",
+                                "LeRF: least relevant removed first (higher is better)")):
+        ax.set(xlabel="fraction of pixels removed (noisy linear imputation)", title=title)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("target-class probability")
+    return save(fig, path)
+
+
+def randomization_figure(result: dict, path):
+    """Cascading model randomization of every method: SSIM to the trained model's maps as the layers
+    are re-initialized from the top. Good: it falls towards 0 (the maps depend on the weights)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name, scores in result["methods"].items():
+        steps = scores["randomization"]
+        ax.plot([s["layers"] for s in steps], [s["ssim"] for s in steps], marker="o", label=name)
+    ax.set(xlabel="weighted layers re-initialized, from the logit down", ylabel="SSIM to the trained maps",
+           title="cascading randomization (lower is better)", ylim=(-0.05, 1.05))
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return save(fig, path)
