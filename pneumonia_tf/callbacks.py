@@ -7,6 +7,7 @@ from pathlib import Path
 import keras
 import pandas as pd
 
+from pneumonia_tf.keras_compat import build_compile_state
 from pneumonia_tf.models.transfer import set_base_trainable
 
 
@@ -44,6 +45,7 @@ class SaturationThresholdUnfreeze(keras.callbacks.Callback):
         with model.distribute_strategy.scope():
             model.compile_from_config(model.get_compile_config())  # also builds the new optimizer
             model.optimizer.learning_rate = self.learning_rate
+            build_compile_state(model)  # string / function metrics, built here and not inside the replica step
         model.make_train_function(force=True)
         model.make_test_function(force=True)
         self.unfrozen_at = epoch

@@ -109,3 +109,39 @@ def test_replicas_agree_after_the_unfreeze_under_mirrored_strategy():
     replicas, difference = result.stdout.split()[-2:]
     assert int(replicas) == 2
     assert float(difference) == 0.0
+
+
+MIRRORED_METRIC_KINDS = textwrap.dedent("""
+    import numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    from pneumonia_tf.callbacks import SaturationThresholdUnfreeze
+    from pneumonia_tf.models import build
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (32, 32, 32, 3)).astype("float32"); y = rng.integers(0, 2, 32).astype("float32")
+    strategy = tf.distribute.MirroredStrategy()
+    for kind, metrics in [("string", ["accuracy"]), ("function", [keras.metrics.binary_accuracy]),
+                          ("object", [keras.metrics.AUC(name="auc")]), ("dict", {"probability": ["accuracy"]})]:
+        keras.utils.set_random_seed(0)
+        with strategy.scope():
+            model = build("vgg16", (32, 32, 3), weights=None, dense=8)
+            model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", metrics=metrics)
+        unfreeze = SaturationThresholdUnfreeze(threshold_epoch=1, learning_rate=1e-3, verbose=0)
+        history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, validation_data=(x[:8], y[:8]),
+                            callbacks=[unfreeze])
+        metric = [k for k in history.history if k not in ("loss", "val_loss") and not k.startswith("val_")][0]
+        assert unfreeze.unfrozen_at == 1 and len(history.history[metric]) == 3, (kind, history.history)
+        print("ok", kind, metric, flush=True)
+""")
+
+
+@pytest.mark.slow
+def test_the_unfreeze_under_mirrored_strategy_works_with_every_kind_of_metric():
+    """Compiled with metrics given as strings, functions, objects or a dict per output, a model under
+    MirroredStrategy (two logical CPUs) trains past the unfreeze (Keras used to build the string and
+    function metrics inside the replica step after the recompile and fail there)."""
+    result = subprocess.run([sys.executable, "-c", MIRRORED_METRIC_KINDS], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [line.split()[1] for line in result.stdout.splitlines() if line.startswith("ok")] == \
+        ["string", "function", "object", "dict"]

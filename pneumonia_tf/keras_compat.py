@@ -1,0 +1,27 @@
+"""Where the suite relies on Keras internals, in one place, each with what it works around.
+
+- build_compile_state: after a recompile inside fit (the saturation-threshold unfreeze), Keras builds
+  metrics given as strings or functions lazily, inside the next traced train step; under a
+  MirroredStrategy that creates their variables inside the replica graph and the step fails with
+  "You must feed a value for placeholder tensor". fit builds them symbolically before its first step
+  (Trainer._symbolic_build); this does the same after the recompile, from zero batches of the model's
+  own input and output shapes.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+
+def _zeros(tensors):
+    """Zero arrays of batch 1 shaped like (a structure of) symbolic tensors."""
+    return keras.tree.map_structure(
+        lambda t: np.zeros((1, *t.shape[1:]), dtype=keras.backend.standardize_dtype(t.dtype)), tensors)
+
+
+def build_compile_state(model: keras.Model) -> None:
+    """Build a freshly compiled model's metrics and loss state now, outside any traced function, in the
+    current strategy scope (Trainer._symbolic_build, which fit runs before its first step)."""
+    outputs = model.outputs[0] if len(model.outputs) == 1 else model.outputs
+    model._symbolic_build(data_batch=(_zeros(model.inputs[0] if len(model.inputs) == 1 else model.inputs),
+                                      _zeros(outputs)))
