@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pneumonia_tf.config import check_keys, check_train_config
 from pneumonia_tf.errors import UserError
+from pneumonia_tf.tune_spaces import SPACES
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 TOP_LEVEL = {"study", "title", "seed_paper", "dcgan", "train", "dcgan_config", "profiles", "cells", "table", "paper",
@@ -62,7 +63,6 @@ def check_experiment(experiment: dict, name: str) -> None:
     check_keys(experiment.get("dcgan_config", {}), DCGAN_KEYS, f"{name}: [dcgan_config]")
     check_keys(experiment.get("tune", {}), TUNE_KEYS, f"{name}: [tune]")
     if "space" in experiment.get("tune", {}):
-        from pneumonia_tf.tune import SPACES
         family = experiment["tune"].get("family", "cnn")
         check_keys({family: 0}, SPACES, f"{name}: [tune].family")
         check_keys(experiment["tune"]["space"], SPACES[family], f"{name}: [tune].space")

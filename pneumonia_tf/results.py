@@ -38,7 +38,7 @@ from pneumonia_tf.stats import cell_interval, paired_difference, seed_interval, 
 from pneumonia_tf.study_runs import Cell, dcgan_quality, read_study
 from pneumonia_tf.tables import display_table, external_table, markdown
 from pneumonia_tf.cam.study import architecture_agreement, good_values, study_scorecard
-from pneumonia_tf.verdicts import (BASELINES, DEGENERATE, INCONCLUSIVE, VERDICTS, baseline_values, dcgan_flag,
+from pneumonia_tf.verdicts import (BASELINES, INCONCLUSIVE, VERDICTS, baseline_values, dcgan_flag,
                                    degenerate_reasons, degenerate_text, family, number_verdict, seed_budget)
 
 MISSING = "missing"

@@ -34,6 +34,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from pneumonia_tf import CLASSES
+from pneumonia_tf.data.folders import load_files
 
 SPLITS = {"train": "train", "validation": "val", "test": "test"}  # TFDS split name -> the suite's
 
@@ -47,9 +48,8 @@ class SplitConfig(tfds.core.BuilderConfig):
 
 
 def _suite_data(manual_dir: Path, config: SplitConfig):
-    from pneumonia_tf.data.sources import load
-    return load(str(manual_dir), image_size=config.image_size, val_fraction=config.val_fraction, seed=config.seed,
-                strict=False)
+    return load_files(str(manual_dir), image_size=config.image_size, val_fraction=config.val_fraction,
+                      seed=config.seed, strict=False)
 
 
 def _grey(path: str) -> np.ndarray:
@@ -140,39 +140,3 @@ def prepare(name: str, manual_dir: Path, data_dir: Path | None = None):
     builder = tfds.builder(name, data_dir=str(data_dir) if data_dir else os.environ.get("TFDS_DATA_DIR"))
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
     return builder
-
-
-def export_prepared(builder, folder: Path) -> None:
-    """Write a prepared TFDS data set as image files under folder/<split>/<CLASS>/ with an index.csv
-    (path relative to folder, label, patient, split, boxes), for the suite's file-based pipeline."""
-    import pandas as pd
-    rows = []
-    for tfds_split, ours in SPLITS.items():
-        for i, example in enumerate(tfds.as_numpy(builder.as_dataset(split=tfds_split))):
-            name = example.get("file_name", b"").decode() or f"{i:06d}"
-            relative = Path(ours) / CLASSES[int(example["label"])] / f"{Path(name).stem}-{i}.png"
-            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(example["image"][..., 0]).save(folder / relative)
-            boxes = [[float(b[1]), float(b[0]), float(b[3] - b[1]), float(b[2] - b[0])] for b in example.get("boxes", [])]
-            rows.append(dict(path=str(relative), label=int(example["label"]), patient=example["patient"].decode(),
-                             split=ours, boxes=json.dumps(boxes)))
-    pd.DataFrame(rows).to_csv(folder / "index.csv", index=False)
-
-
-def load_prepared(spec: str):
-    """(index, folder) of a prepared TFDS data set, exported once per machine into the cache (keyed by
-    name, config, version and data_dir); the index keeps the builder's splits."""
-    import hashlib
-
-    import pandas as pd
-
-    from pneumonia_tf.data.cache import cache_dir, fill_once
-    from pneumonia_tf.data.index import make_index
-    builder = prepared_builder(spec)
-    key = hashlib.sha1(f"{builder.info.full_name}:{builder.data_dir}".encode()).hexdigest()[:12]
-    folder = fill_once(cache_dir("tfds") / f"{builder.name}-{builder.builder_config.name}-{key}",
-                       lambda partial: export_prepared(builder, partial))
-    frame = pd.read_csv(folder / "index.csv", dtype={"patient": str}, keep_default_na=False)
-    rows = [dict(row, path=str(folder / row["path"]), source=f"tfds:{spec}") for row in frame.to_dict("records")]
-    return make_index(rows, f"tfds:{spec}"), folder
-

@@ -32,17 +32,8 @@ from pneumonia_tf.inputs import build_model, datasets_for, load_data
 from pneumonia_tf.predictions import write_predictions
 from pneumonia_tf.records import atomic_write, read_json, write_json
 from pneumonia_tf.training import compile_model, make_optimizer, training_inputs
+from pneumonia_tf.tune_spaces import SPACES
 
-# A list is a choice; a dict is a range {min, max, log} (float) or {min, max, step} (int).
-SPACES = {
-    "cnn": {"conv1": [16, 32, 64], "conv2": [32, 64, 128], "conv3": [64, 128, 256], "conv_dropout": [0.0, 0.25],
-            "dense": [128, 256], "dense_dropout": [0.0, 0.5], "batch_norm": [False, True], "l1": [0.0, 0.001],
-            "l2": [0.0, 0.001], "learning_rate": {"min": 1e-4, "max": 1e-2, "log": True}, "batch_size": [16, 32, 64],
-            "optimizer": ["adam"], "weight_decay": [0.0]},
-    "transfer": {"base": ["vgg16", "resnet50v2", "densenet201"], "threshold_epoch": {"min": 1, "max": 3, "step": 1},
-                 "learning_rate": {"min": 1e-4, "max": 1e-2, "log": True}, "dropout": [0.3, 0.5],
-                 "batch_size": [32], "optimizer": ["adam"], "weight_decay": [0.0]},
-}
 TUNERS = {"random": kt.RandomSearch, "hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization,
           "grid": kt.GridSearch}
 UNFREEZE_RATE = 0.01  # after the threshold epoch the base trains at learning_rate * UNFREEZE_RATE

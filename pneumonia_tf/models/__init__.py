@@ -30,9 +30,3 @@ def default_channels(name: str) -> int:
     """Channels a model expects: 3 for ImageNet bases, 1 for the 1-channel ResNet18, 3 for Table 1
     (seed 004 used ImageDataGenerator's default color_mode='rgb')."""
     return 1 if name == "resnet18_1ch" else 3
-
-
-def output_head(x):
-    """Dense(1) logit -> float32 sigmoid probability."""
-    logit = keras.layers.Dense(1, name="logit")(x)
-    return keras.layers.Activation("sigmoid", dtype="float32", name="probability")(logit)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import keras
 
+from pneumonia_tf.models.head import output_head
+
 TABLE1 = {
     "model1": dict(blocks=[[32], [64], [128]], conv_dropout=0.0, dense=128, dense_dropout=0.0,
                    batch_norm=False, l1=0.0, l2=0.0),
@@ -32,7 +34,6 @@ def table1_cnn(name: str, input_shape=(128, 128, 3), pooling: str = "flatten", *
     """A Table-1 CNN; overrides replace table fields (the tuner uses this). Last conv is 'last_conv'.
     pooling: "flatten" (Table 1), or global "avg" / "max" pooling before the dense layer (not in
     Table 1; global max pooling localizes small findings, Oquab et al. 2015)."""
-    from pneumonia_tf.models import output_head
 
     spec = {**TABLE1.get(name, TABLE1["model1"]), **overrides}
     regularizer = keras.regularizers.L1L2(spec["l1"], spec["l2"]) if spec["l1"] or spec["l2"] else None

@@ -10,6 +10,8 @@ import functools
 
 import keras
 
+from pneumonia_tf.models.head import output_head
+
 BatchNorm = functools.partial(keras.layers.BatchNormalization, momentum=0.9, epsilon=1e-5)
 
 
@@ -27,7 +29,6 @@ def _basic_block(x, filters: int, stride: int, name: str):
 
 
 def resnet18_1ch(input_shape=(224, 224, 1), width: int = 64) -> keras.Model:
-    from pneumonia_tf.models import output_head
 
     inputs = keras.Input(input_shape, name="image")
     x = keras.layers.Conv2D(width, 7, 2, padding="same", use_bias=False, name="stem_conv")(inputs)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import keras
 
+from pneumonia_tf.models.head import output_head
+
 BASES = {
     "vgg16": (keras.applications.VGG16, "block5_conv3"),
     "resnet50v2": (keras.applications.ResNet50V2, "post_relu"),
@@ -19,7 +21,6 @@ BASES = {
 def transfer_model(name: str, input_shape=(256, 256, 3), weights="imagenet", dense=512, dropout=0.5,
                    freeze_base: bool = True) -> keras.Model:
     """weights: "imagenet", None, or a path to a local weights file (no download needed)."""
-    from pneumonia_tf.models import output_head
 
     application, _ = BASES[name]
     inputs = keras.Input(input_shape, name="image")
