@@ -1,4 +1,5 @@
-"""Where the suite relies on Keras internals, in one place, each with what it works around.
+"""Where the suite relies on Keras and Keras Tuner internals, in one place, each with what it works
+around or why.
 
 - build_compile_state: after a recompile inside fit (the saturation-threshold unfreeze), Keras builds
   metrics given as strings or functions lazily, inside the next traced train step; under a
@@ -6,6 +7,7 @@
   "You must feed a value for placeholder tensor". fit builds them symbolically before its first step
   (Trainer._symbolic_build); this does the same after the recompile, from zero batches of the model's
   own input and output shapes.
+- tuner_role: keras-tuner's own chief / worker rule (its distribute utilities have no public path).
 """
 from __future__ import annotations
 
@@ -25,3 +27,14 @@ def build_compile_state(model: keras.Model) -> None:
     outputs = model.outputs[0] if len(model.outputs) == 1 else model.outputs
     model._symbolic_build(data_batch=(_zeros(model.inputs[0] if len(model.inputs) == 1 else model.inputs),
                                       _zeros(outputs)))
+
+
+def tuner_role() -> str | None:
+    """This process's part in a distributed Keras Tuner search: "chief" (serves the oracle), "worker",
+    or None (not distributed), by keras-tuner's own rule (keras_tuner.src.distribute.utils: a tuner id
+    containing "chief" is the chief; KERASTUNER_ORACLE_IP without a port or an id is its error)."""
+    from keras_tuner.src.distribute import utils
+
+    if not utils.has_chief_oracle():
+        return None
+    return "chief" if utils.is_chief_oracle() else "worker"

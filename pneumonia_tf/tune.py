@@ -29,6 +29,7 @@ from pneumonia_tf.config import resolve
 from pneumonia_tf.evaluate import predict
 from pneumonia_tf.experiments import load_experiment
 from pneumonia_tf.inputs import build_model, datasets_for, load_data
+from pneumonia_tf.keras_compat import tuner_role
 from pneumonia_tf.predictions import write_predictions
 from pneumonia_tf.records import atomic_write, read_json, write_json
 from pneumonia_tf.training import compile_model, make_optimizer, training_inputs
@@ -142,15 +143,15 @@ def search(family: str, tuner_name: str, max_trials: int, data: str, out: Path, 
     spec = {"family": family, "tuner": tuner_name, "max_trials": max_trials, "data": data, "image_size": image_size,
             "epochs": epochs, "seed": seed, "space": space}
     stored = out / "search.json"
-    chief_or_worker = "KERASTUNER_ORACLE_IP" in os.environ
-    if stored.exists() and not overwrite and not chief_or_worker:
+    role = tuner_role()  # None, or "chief" / "worker" of a distributed search
+    if stored.exists() and not overwrite and role is None:
         if not resume:
             raise DataError(f"{out}: a search is stored here; pass --resume to continue it or --overwrite to restart")
         differences = {k: (read_json(stored).get(k), v) for k, v in spec.items() if read_json(stored).get(k) != v}
         if differences:
             raise DataError(f"{out}: the stored search differs from the one asked: "
                             + "; ".join(f"{k} stored {a!r}, asked {b!r}" for k, (a, b) in differences.items()))
-    if not chief_or_worker or os.environ.get("KERASTUNER_TUNER_ID") == "chief":
+    if role != "worker":
         write_json(stored, spec)
     distribution = get_strategy(strategy) if strategy != "default" else None  # before any TensorFlow work
     keras.utils.set_random_seed(seed)
@@ -167,7 +168,7 @@ def search(family: str, tuner_name: str, max_trials: int, data: str, out: Path, 
     else:
         tuner = TUNERS[tuner_name](hypermodel, max_trials=max_trials, **kwargs)
     tuner.search(epochs=epochs, verbose=0)
-    if chief_or_worker and os.environ.get("KERASTUNER_TUNER_ID") != "chief":
+    if role == "worker":
         return pd.DataFrame()  # a worker: the chief holds the oracle and writes the tables
     table = trials_table(tuner)
     write_trial_predictions(tuner, hypermodel, out)

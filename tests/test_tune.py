@@ -117,3 +117,14 @@ def test_mirrored_strategy_over_two_logical_cpus_matches_one_device():
     (one, single), (two, mirrored) = losses["default"], losses["mirrored"]
     assert (one, two) == (1, 2)
     assert mirrored == pytest.approx(single, rel=1e-4)  # same global batch, gradients all-reduced
+
+
+@pytest.mark.parametrize("tuner_id, role", [("chief", "chief"), ("chief-0", "chief"), ("tuner0", "worker")])
+def test_the_chief_is_found_by_keras_tuners_own_rule(monkeypatch, tuner_id, role):
+    """keras-tuner treats any tuner id containing "chief" as the chief (a copy testing == "chief" did not)."""
+    from pneumonia_tf.keras_compat import tuner_role
+    assert tuner_role() is None
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", tuner_id)
+    assert tuner_role() == role
