@@ -61,19 +61,34 @@ def precision_recall(labels, scores, path) -> Path:
     return save(fig, path)
 
 
+def image_grid(images, path, titles=None, cols: int = 4, cell: tuple[float, float] = (3, 3.2), title: str = "",
+               empty: str = "no images", vmin=None, vmax=None, fontsize: int = 9) -> Path:
+    """One grid of images, `cols` per row: gray (H, W) images drawn in gray (vmin / vmax fix the scale,
+    else each image is stretched), RGB (H, W, 3) as they are; a title over each and over the whole.
+    Used for worst errors, CAM overlays and DCGAN samples."""
+    rows = max(1, -(-len(images) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cell[0] * cols, cell[1] * rows + (0.4 if title else 0)),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, (ax, image) in enumerate(zip(axes.flat, images)):
+        image = np.asarray(image)
+        ax.imshow(image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image,
+                  cmap="gray" if image.ndim == 2 or image.shape[-1] == 1 else None, vmin=vmin, vmax=vmax)
+        if titles:
+            ax.set_title(titles[i], fontsize=fontsize)
+    if not len(images):
+        axes.flat[0].set_title(empty)
+    if title:
+        fig.suptitle(title, fontsize=18)
+    return save(fig, path)
+
+
 def worst_errors(paths, labels, scores, path, n: int = 12) -> Path:
     """Grid of the n test images the model got most confidently wrong."""
     labels, scores = np.asarray(labels), np.asarray(scores)
     error = np.abs(labels - scores)
     order = [i for i in np.argsort(-error) if (scores[i] >= 0.5) != bool(labels[i])][:n]
-    cols = 4
-    rows = max(1, -(-len(order) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.2 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, i in zip(axes.flat, order):
-        ax.imshow(Image.open(paths[i]).convert("L"), cmap="gray")
-        ax.set_title(f"true {CLASSES[int(labels[i])]}\np(PNEUMONIA)={scores[i]:.2f}", fontsize=9)
-    if not order:
-        axes.flat[0].set_title("no misclassified images")
-    return save(fig, path)
+    return image_grid([np.asarray(Image.open(paths[i]).convert("L")) for i in order], path,
+                      [f"true {CLASSES[int(labels[i])]}\np(PNEUMONIA)={scores[i]:.2f}" for i in order],
+                      empty="no misclassified images")

@@ -26,7 +26,7 @@ from PIL import Image
 
 from pneumonia_tf import CLASSES, cli
 from pneumonia_tf.cam.explain import explain
-from pneumonia_tf.dcgan.run import quality_report, real_images, trained_gan, write_images
+from pneumonia_tf.dcgan.run import quality_report, real_images, trained_gan, write_images, write_manifest
 from pneumonia_tf.data.synthetic import NOTICE
 from pneumonia_tf.data.cache import exclusive
 from pneumonia_tf.distribute import STRATEGIES
@@ -63,9 +63,8 @@ def _run_dcgans(experiment: dict, profile: str, config: dict, out: Path, runs: P
                           batch_size=settings["batch_size"], seed=seed, jit_compile=False,
                           decoded_cache=config["decoded_cache"])
         written = write_images(gan.generate(count, seed=seed), out / class_name)
-        write_json(manifest, {"class": class_name, "count": len(written), "image_size": size, "seed": seed,
-                              "split": split_seeds(config), "training": read_json(run_dir / "training.json"),
-                              "run_dir": str(run_dir)})
+        write_manifest(out / class_name, class_name, written, run_dir, image_size=size, channels=1, seed=seed,
+                       data=config["data"], split=split_seeds(config))
     return out
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pneumonia_tf.plots import plt, save
+from pneumonia_tf.plots import image_grid, plt, save
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray, cmap: str = "jet", alpha: float = 0.4) -> np.ndarray:
@@ -37,14 +37,8 @@ def three_row_grid(images, heatmaps, titles, path, cmap="jet", alpha=0.4):
 
 def overlay_grid(images, heatmaps, titles, path, cols: int = 4, cmap="jet", alpha=0.4):
     """Seed 000's figure: a grid of overlays with titles."""
-    rows = max(1, -(-len(images) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.6 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, image, heatmap, title in zip(axes.flat, images, heatmaps, titles):
-        ax.imshow(overlay(image, heatmap, cmap, alpha))
-        ax.set_title(title, fontsize=9)
-    return save(fig, path)
+    return image_grid([overlay(image, heatmap, cmap, alpha) for image, heatmap in zip(images, heatmaps)], path,
+                      list(titles), cols=cols, cell=(3, 3.6))
 
 
 def method_grid(images, by_method: dict, titles, path, cmap="jet", alpha=0.4):

@@ -16,8 +16,8 @@ from pathlib import Path
 from pneumonia_tf import CLASSES, cli
 from pneumonia_tf.config import resolve
 from pneumonia_tf.data.index import label_of
-from pneumonia_tf.dcgan.run import quality_report, real_images, sample_grid, trained_gan, write_images
-from pneumonia_tf.records import provenance, read_json, write_json
+from pneumonia_tf.dcgan.run import quality_report, real_images, sample_grid, trained_gan, write_images, write_manifest
+from pneumonia_tf.records import read_json
 from pneumonia_tf.run_folder import open_run
 
 
@@ -61,10 +61,8 @@ def main(argv) -> int:
     written = write_images(images, folder)
     sample_grid(images[:32], run_dir / "samples" / "final.png", f"{class_name}, {read_json(run_dir / 'training.json')['epochs']} epochs")
     report = quality_report(paths, images, args.image_size, args.feature_run, args.baselines, args.seed)
-    manifest = {"class": class_name, "count": len(written), "image_size": args.image_size, "channels": channels,
-                "pixel_range": [0, 255], "seed": args.seed, "data": args.data, "run_dir": str(run_dir),
-                "training": read_json(run_dir / "training.json"), "quality": report, **provenance()}
-    write_json(folder / "manifest.json", manifest)
+    write_manifest(folder, class_name, written, run_dir, image_size=args.image_size, channels=channels, seed=args.seed,
+                   data=args.data, split={"split_seed": args.split_seed}, quality=report)
     print(f"wrote {len(written)} images to {folder}; quality: "
           + ", ".join(f"{k}={v:.3f}" for k, v in report.items() if isinstance(v, float)))
     if report["mode_collapse_warning"]:

@@ -17,8 +17,8 @@ from pneumonia_tf.data.pipeline import load_image, make_dataset, normalizer
 from pneumonia_tf.dcgan import DCGAN, LATENT_DIM, discriminator, generator, quality
 from pneumonia_tf.inputs import load_data
 from pneumonia_tf.models import build
-from pneumonia_tf.plots import plt, save
-from pneumonia_tf.records import atomic_write, read_json, write_json
+from pneumonia_tf.plots import image_grid, plt, save
+from pneumonia_tf.records import atomic_write, provenance, read_json, write_json
 from pneumonia_tf.run_folder import open_run
 from pneumonia_tf.training import training_inputs
 
@@ -29,15 +29,8 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 def sample_grid(images: np.ndarray, path, title: str = "", cols: int = 8):
-    """Seed 004's figure 2: a grid of generated images."""
-    rows = -(-len(images) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.6 * rows + 0.4), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, image in zip(axes.flat, to_uint8(images)):
-        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=255)
-    fig.suptitle(title, fontsize=18)
-    return save(fig, path)
+    """Seed 004's figure 2: a grid of generated images ([-1, 1], shown on the 0-255 scale)."""
+    return image_grid(list(to_uint8(images)), path, cols=cols, cell=(1.6, 1.6), title=title, vmin=0, vmax=255)
 
 
 class SampleGrids(keras.callbacks.Callback):
@@ -142,6 +135,18 @@ def write_images(images: np.ndarray, folder: Path, prefix: str = "gen") -> list[
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)
     return sorted(folder.glob("*.png"))
+
+
+def write_manifest(folder: Path, class_name: str, written: list[Path], run_dir: Path, *, image_size: int,
+                   channels: int, seed: int, data: str, split: dict | None = None, quality: dict | None = None) -> Path:
+    """folder/manifest.json, the one description of a folder of generated images (the DCGAN command and
+    reproduce write the same schema): class, count, image size and channels, pixel range, seed, the
+    data and split it learnt from, its run folder and training record, its quality report if scored,
+    and provenance."""
+    return write_json(folder / "manifest.json", {
+        "class": class_name, "count": len(written), "image_size": image_size, "channels": channels,
+        "pixel_range": [0, 255], "seed": seed, "data": data, "split": split, "run_dir": str(run_dir),
+        "training": read_json(run_dir / FINISHED), "quality": quality, **provenance()})
 
 
 def quality_report(real_paths, generated: np.ndarray, image_size: int, feature_run: Path | None,
