@@ -11,7 +11,7 @@ from pneumonia_tf.errors import UserError
 
 DEFAULTS = dict(
     model="model1", data="synthetic", image_size=128, channels=None, epochs=5, batch_size=32, seed=0,
-    optimizer="adam", learning_rate=1e-3, clipnorm=None, weight_decay=None, mixed_precision=None,
+    optimizer="adam", learning_rate=1e-3, clipnorm=None, weight_decay=None, momentum=None, mixed_precision=None,
     augmentation={},  # ImageDataGenerator-style keys (pneumonia_tf.data.augment), plus rescale
     class_augmentation={},  # {"NORMAL": {...}}: extra augmentation applied to one class only (seed 002)
     normalization=None, val_fraction=0.1,

@@ -25,7 +25,8 @@ DCGAN_KEYS = {"image_size", "epochs", "num_images", "batch_size", "max_real_imag
 TABLE_KEYS = {"rows", "columns", "describe", "averaging", "note"}
 COLUMN_KEYS = {"name", "cell", "metric"}
 AVERAGINGS = ("binary", "macro", "weighted")
-TUNE_KEYS = {"family", "tuner", "max_trials", "data", "image_size", "epochs", "seed", "weights", "strategy", "space"}
+TUNE_KEYS = {"family", "tuner", "max_trials", "data", "image_size", "epochs", "seed", "weights", "strategy", "space",
+             "objective", "train"}
 LEDGER_ENTRY = {"status", "source", "paper", "why"}
 VERDICT_KEYS = {"tolerance", "rounding"}
 METRIC_FAMILIES = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc", "loss")
@@ -62,6 +63,7 @@ def check_experiment(experiment: dict, name: str) -> None:
     check_train_config(experiment.get("train", {}), f"{name}: [train]")
     check_keys(experiment.get("dcgan_config", {}), DCGAN_KEYS, f"{name}: [dcgan_config]")
     check_keys(experiment.get("tune", {}), TUNE_KEYS, f"{name}: [tune]")
+    check_train_config(experiment.get("tune", {}).get("train", {}), f"{name}: [tune].train")
     if "space" in experiment.get("tune", {}):
         family = experiment["tune"].get("family", "cnn")
         check_keys({family: 0}, SPACES, f"{name}: [tune].family")

@@ -63,7 +63,7 @@ def plot(rates, losses, suggestion, path):
 
 @cli.entry_point
 def main(argv) -> int:
-    from pneumonia_tf.training import compile_model, make_optimizer
+    from pneumonia_tf.training import compile_model, optimizer_from_config
 
     parser = cli.make_parser("python -m pneumonia_tf.lr_find", __doc__)
     parser.add_argument("--model", default="model1")
@@ -79,11 +79,11 @@ def main(argv) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     config = resolve(dict(model=args.model, data=args.data, image_size=args.image_size, batch_size=args.batch_size,
-                          seed=args.seed, optimizer=args.optimizer,
+                          seed=args.seed, optimizer=args.optimizer, learning_rate=args.min_lr,
                           weights=None if args.weights == "none" else args.weights))
     keras.utils.set_random_seed(args.seed)
     train_ds = datasets_for(config).train
-    model = compile_model(build_model(config), make_optimizer(args.optimizer, args.min_lr))
+    model = compile_model(build_model(config), optimizer_from_config(config))
     finder = LRRangeTest(args.min_lr, args.max_lr, args.steps)
     model.fit(train_ds.repeat(), steps_per_epoch=args.steps, epochs=1, callbacks=[finder], shuffle=False)
     suggestion = suggest(finder.rates, finder.losses)

@@ -32,7 +32,7 @@ from pneumonia_tf.experiments import cell_config, load_experiment
 from pneumonia_tf.inputs import build_model, datasets_for, split_record
 from pneumonia_tf.records import atomic_write, provenance, read_json, write_json
 from pneumonia_tf.run_folder import open_run
-from pneumonia_tf.training import class_weights, compile_model, make_optimizer, training_inputs
+from pneumonia_tf.training import class_weights, compile_model, mixed_precision, optimizer_from_config, training_inputs
 
 FIT_DONE = "fit_done.json"  # training finished and model.keras saved; a rerun goes straight to evaluation
 
@@ -111,11 +111,8 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
     keras.utils.set_random_seed(config["seed"])
     if config["deterministic"]:
         tf.config.experimental.enable_op_determinism()
-    previous_policy = keras.mixed_precision.global_policy().name
-    if config["mixed_precision"]:
-        keras.mixed_precision.set_global_policy(config["mixed_precision"])  # mixed_float16 / mixed_bfloat16
     start = time.time()
-    try:
+    with mixed_precision(config["mixed_precision"]):  # mixed_float16 / mixed_bfloat16, restored after
         inputs = datasets_for(config)
         data, train_ds, val_ds, test_ds = inputs.data, inputs.train, inputs.val, inputs.test
         write_json(out / "config.json", config)
@@ -128,8 +125,7 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
         else:
             with strategy.scope():  # default / mirrored / multiworker (TF_CONFIG)
                 model = build_model(config)
-                compile_model(model, make_optimizer(config["optimizer"], config["learning_rate"],
-                                                    config["clipnorm"], config["weight_decay"]),
+                compile_model(model, optimizer_from_config(config),
                               jit_compile=config["jit_compile"], steps_per_execution=config["steps_per_execution"])
                 callbacks = _callbacks(config, out)
                 _unfreeze_if_resuming_past_threshold(model, callbacks, out)
@@ -146,8 +142,6 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
         val_scores, test_scores = predict(model, val_ds), predict(model, test_ds)
         result = evaluate(model, inputs.val_frame, val_scores, data.split("test"), test_scores, out,
                           config["threshold_rule"], config["resamples"], config["seed"], config["select_on"])
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
     history = pd.read_csv(out / "history.csv").drop_duplicates("epoch", keep="last")
     atomic_write(out / "history.csv", history.to_csv(index=False))
     record = {"config": config, "seed": config["seed"], **provenance(), "synthetic_data": data.synthetic,

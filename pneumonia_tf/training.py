@@ -1,6 +1,8 @@
 """Compile and callbacks shared by every training entry point (train, tune, reproduce)."""
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -18,14 +20,43 @@ def default_metrics() -> list:
             keras.metrics.Precision(name="precision"), keras.metrics.Recall(name="recall")]
 
 
+MOMENTUM = ("sgd", "rmsprop")  # the optimizers that take a momentum
+
+
 def make_optimizer(name: str = "adam", learning_rate: float = 1e-3, clipnorm: float | None = None,
-                   weight_decay: float | None = None, **options) -> keras.optimizers.Optimizer:
-    """An optimizer by name; clipnorm clips each gradient's norm (seed 003)."""
+                   weight_decay: float | None = None, momentum: float | None = None) -> keras.optimizers.Optimizer:
+    """An optimizer by name; clipnorm clips each gradient's norm (seed 003). A weight decay of 0 is 0
+    (not AdamW's default of 0.004); momentum applies to SGD and RMSprop, and is refused elsewhere."""
     if name not in OPTIMIZERS:
         raise UserError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
-    if weight_decay:
+    options = {}
+    if weight_decay is not None:
         options["weight_decay"] = weight_decay
+    if momentum is not None:
+        if name not in MOMENTUM:
+            raise UserError(f"momentum {momentum} given to optimizer {name!r}; only {', '.join(MOMENTUM)} take one")
+        options["momentum"] = momentum
     return OPTIMIZERS[name](learning_rate=learning_rate, clipnorm=clipnorm, **options)
+
+
+def optimizer_from_config(config: dict) -> keras.optimizers.Optimizer:
+    """The optimizer of a resolved training config (optimizer, learning_rate, clipnorm, weight_decay,
+    momentum): the one factory train, tune and lr_find use."""
+    return make_optimizer(config["optimizer"], config["learning_rate"], config["clipnorm"], config["weight_decay"],
+                          config["momentum"])
+
+
+@contextlib.contextmanager
+def mixed_precision(policy: str | None):
+    """Build (and train) under a Keras mixed-precision policy ("mixed_float16", "mixed_bfloat16"; None
+    keeps the current one), restoring the previous global policy afterwards."""
+    previous = keras.mixed_precision.global_policy().name
+    if policy:
+        keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, jit_compile="auto",

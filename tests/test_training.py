@@ -333,3 +333,31 @@ def test_written_files_get_the_permissions_of_the_umask(tmp_path, umask, mode):
             assert stat.S_IMODE(path.stat().st_mode) == mode, path
     finally:
         os.umask(previous)
+
+
+def test_one_optimizer_factory_honours_every_setting_it_is_given():
+    from pneumonia_tf.training import optimizer_from_config
+    sgd = optimizer_from_config(resolve({"optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9, "clipnorm": 1.0}))
+    assert isinstance(sgd, keras.optimizers.SGD) and sgd.momentum == 0.9 and sgd.clipnorm == 1.0
+    adamw = optimizer_from_config(resolve({"optimizer": "adamw", "weight_decay": 0.0}))
+    assert adamw.weight_decay == 0.0  # not Keras's default of 0.004
+    assert optimizer_from_config(resolve({"optimizer": "adamw"})).weight_decay == pytest.approx(0.004)
+    with pytest.raises(UserError, match="momentum 0.9 given to optimizer 'adam'"):
+        optimizer_from_config(resolve({"optimizer": "adam", "momentum": 0.9}))
+
+
+def test_seed003s_sweep_trials_keep_the_main_runs_settings_and_sgd_has_momentum():
+    from pneumonia_tf.experiments import experiment_path, load_experiment
+    from pneumonia_tf.training import optimizer_from_config
+    from pneumonia_tf.tune import train_config
+    tune = load_experiment(experiment_path("seed003_sweep"))["tune"]
+    assert tune["objective"] == "val_accuracy"  # 003:67
+    settings = {"data": "x", "image_size": 32, "epochs": 2, "seed": 0, "weights": None, "train": tune["train"]}
+    values = {"base": "resnet50", "threshold_epoch": 2, "dropout": 0.5, "learning_rate": 1e-3, "batch_size": 16,
+              "weight_decay": 0.0, "sgd_momentum": 0.9}
+    sgd = resolve(train_config("transfer", {**values, "optimizer": "sgd"}, settings))
+    assert sgd["momentum"] == 0.9 and optimizer_from_config(sgd).momentum == 0.9
+    adamw = resolve(train_config("transfer", {**values, "optimizer": "adamw"}, settings))
+    assert adamw["momentum"] is None and optimizer_from_config(adamw).weight_decay == 0.0
+    for key in ("clipnorm", "mixed_precision", "augmentation", "early_stopping_patience"):
+        assert sgd[key] == tune["train"][key], key
