@@ -86,7 +86,8 @@ def read_history(path: Path):
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """EarlyStopping whose patience survives a restart. Keras resets the best value and the epochs waited
     when fit begins; this takes both from the run's history CSV (CSVLogger's file), so a run killed and
-    resumed stops at the same epoch as one that was never interrupted."""
+    resumed stops at the same epoch as one that was never interrupted. With start_from_epoch (Keras's
+    own argument), epochs before it are neither watched nor counted, here as in Keras."""
 
     def __init__(self, history_csv: str | Path, **kwargs):
         super().__init__(**kwargs)
@@ -99,7 +100,9 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         history = read_history(self.history_csv)
         if history is None:
             return
+        history = history[history["epoch"] >= self.start_from_epoch]
         values = history[self.monitor].to_numpy()
         if len(values):
             best = int(values.argmax() if self.mode == "max" else values.argmin())
-            self.best, self.best_epoch, self.wait = float(values[best]), best, len(values) - 1 - best
+            self.best, self.wait = float(values[best]), len(values) - 1 - best
+            self.best_epoch = int(history["epoch"].iloc[best])

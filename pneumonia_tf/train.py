@@ -72,10 +72,30 @@ def _callbacks(config: dict, out: Path) -> list:
                                         save_best_only=True, initial_value_threshold=best),
         keras.callbacks.TensorBoard(str(out / "tensorboard")),
     ]
-    if config["early_stopping_patience"]:
+    if config["early_stopping_patience"]:  # best.keras is loaded after fit
         callbacks.append(ResumableEarlyStopping(history, monitor=config["monitor"], mode="max",
-                                                patience=config["early_stopping_patience"]))  # best.keras is loaded after fit
+                                                patience=config["early_stopping_patience"],
+                                                start_from_epoch=stage2_start(config)))
     return callbacks
+
+
+def stage2_start(config: dict) -> int:
+    """The epoch (0-based) early stopping starts watching at: the unfreeze epoch when the run has a stage
+    2 (patience counts from the unfreeze, so early stopping never skips stage 2), else 0."""
+    unfreeze = config["unfreeze"]
+    return unfreeze["threshold_epoch"] if unfreeze and unfreeze["threshold_epoch"] < config["epochs"] else 0
+
+
+def stage2_record(config: dict, epochs_trained: int) -> dict | None:
+    """Whether and from which epoch (1-based) stage 2 (the unfrozen base) ran, for a run with an unfreeze."""
+    unfreeze = config["unfreeze"]
+    if not unfreeze:
+        return None
+    ran = epochs_trained > unfreeze["threshold_epoch"]
+    return {"threshold_epoch": unfreeze["threshold_epoch"], "ran": ran,
+            "first_epoch": unfreeze["threshold_epoch"] + 1 if ran else None,
+            "epochs": max(0, epochs_trained - unfreeze["threshold_epoch"]),
+            **({} if ran else {"why_not": "the run has no epoch past the threshold (epochs <= threshold_epoch)"})}
 
 
 def _unfreeze_if_resuming_past_threshold(model: keras.Model, callbacks: list, out: Path) -> None:
@@ -151,7 +171,7 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
               "trained_on": _label_counts(inputs.train_frame),
               "class_weight": weights,
               "mean_std": data.mean_std if config["normalization"] == "standardize" else None,
-              "epochs_trained": int(len(history)),
+              "epochs_trained": int(len(history)), "stage2": stage2_record(config, len(history)),
               "history": history.to_dict(orient="records"), "test": result,
               "wall_time_s": round(time.time() - start, 1)}
     write_json(out / "record.json", record)
@@ -159,6 +179,8 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
         print(NOTICE, file=sys.stderr)
     if config["select_on"] == "test":
         print(f"*** {out}: {TEST_SELECTED.upper()} ***", file=sys.stderr)
+    if record["stage2"] and not record["stage2"]["ran"]:
+        print(f"*** {out}: STAGE 2 (THE UNFROZEN BASE) NEVER RAN: {record['stage2']['why_not']} ***", file=sys.stderr)
     return record
 
 

@@ -361,3 +361,25 @@ def test_seed003s_sweep_trials_keep_the_main_runs_settings_and_sgd_has_momentum(
     assert adamw["momentum"] is None and optimizer_from_config(adamw).weight_decay == 0.0
     for key in ("clipnorm", "mixed_precision", "augmentation", "early_stopping_patience"):
         assert sgd[key] == tune["train"][key], key
+
+
+def test_early_stopping_never_skips_stage_2_and_the_record_says_whether_it_ran(tmp_path):
+    """Seed 003: patience 3 on validation accuracy and the unfreeze at epoch 5 could stop a run in stage 1.
+    Patience counts from the unfreeze (Keras's start_from_epoch), also after a restart; the record says
+    whether and from when stage 2 ran."""
+    from pneumonia_tf.train import stage2_record, stage2_start
+    config = resolve({"model": "resnet50", "epochs": 12, "early_stopping_patience": 3, "monitor": "val_accuracy",
+                      "unfreeze": {"threshold_epoch": 4, "learning_rate": 1e-5}})
+    stopping = [c for c in _callbacks(config, tmp_path) if isinstance(c, keras.callbacks.EarlyStopping)][0]
+    assert stopping.start_from_epoch == stage2_start(config) == 4
+    model = build("model1", (16, 16, 3))
+    model.stop_training = False
+    stopping.set_model(model)
+    stopping.on_train_begin()
+    for epoch, value in enumerate([0.9, 0.8, 0.8, 0.8, 0.7, 0.7, 0.7, 0.7]):
+        stopping.on_epoch_end(epoch, {"val_accuracy": value})
+        # watched from epoch index 4 (1-based 5) on: best there, three epochs without gain, stop after index 7
+        assert stopping.model.stop_training == (epoch == 7), epoch
+    assert stage2_start(resolve({**config, "unfreeze": {"threshold_epoch": 1000}})) == 0  # stage 1 only: as usual
+    assert stage2_record(config, 8) == {"threshold_epoch": 4, "ran": True, "first_epoch": 5, "epochs": 4}
+    assert stage2_record(config, 4)["ran"] is False and stage2_record(resolve({}), 4) is None
