@@ -171,10 +171,10 @@ def bench_train(args) -> None:
     import keras
     import tensorflow as tf
 
-    from pneumonia_tf.models import build, default_channels
+    from pneumonia_tf.models import build, spec
     from pneumonia_tf.training import compile_model, make_optimizer
 
-    shape = (args.size, args.size, default_channels(args.model))
+    shape = (args.size, args.size, spec(args.model).channels)
     peaks = {"float32": peak_gflops(tf.float32), "mixed_bfloat16": peak_gflops(tf.bfloat16)}
     for policy, peak in peaks.items():
         print(f"measured peak ({policy.replace('mixed_', '')}): conv {peak['conv']:.0f} GFLOP/s, "
@@ -236,11 +236,10 @@ def bench_cam(args) -> None:
 
     from pneumonia_tf.cam import find_conv_layer, maps
     from pneumonia_tf.cam.methods import METHODS
-    from pneumonia_tf.models import build, default_channels
-    from pneumonia_tf.models.transfer import BASES
+    from pneumonia_tf.models import build, spec
 
-    shape = (args.size, args.size, default_channels(args.model))
-    model = build(args.model, shape, **({"weights": None} if args.model in BASES else {}))
+    shape = (args.size, args.size, spec(args.model).channels)
+    model = build(args.model, shape, **({"weights": None} if spec(args.model).imagenet else {}))
     x = np.random.default_rng(0).uniform(0, 1, (args.images, *shape)).astype("float32")
     layer = find_conv_layer(model)[1].name
     print(f"{args.model} at {args.size}px, {args.images} images, layer {layer}; each method batched (batch "

@@ -79,19 +79,19 @@ def check_train_config(config: dict, where: str) -> None:
 def resolve(overrides: dict, where: str = "config") -> dict:
     """DEFAULTS updated with `overrides` (checked: unknown keys, nested tables); channels and
     normalization filled in from the model (ImageNet bases use their own preprocess_input)."""
-    from pneumonia_tf.models import default_channels
-    from pneumonia_tf.models.transfer import BASES
+    from pneumonia_tf.models.registry import spec
 
     check_train_config(overrides, where)
     config = {**DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
     if config["class_weight"] and config["oversample"]:
         raise UserError(f"{where}: class_weight and oversample both balance the classes; choose one")
-    config["channels"] = config["channels"] or default_channels(config["model"])
+    model = spec(config["model"])
+    config["channels"] = config["channels"] or model.channels
     if config["vary_split"]:
         config["split_seed"] = config["seed"]
     if str(config["weights"]).lower() == "none":
         config["weights"] = None
-    if config["normalization"] is None and config["model"] in BASES and "rescale" not in config["augmentation"]:
+    if config["normalization"] is None and model.imagenet and "rescale" not in config["augmentation"]:
         config["normalization"] = config["model"]
     return config
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 from pneumonia_tf.data.pipeline import make_dataset, split_rescale
 from pneumonia_tf.data.sources import Data, load
 from pneumonia_tf.models import build
-from pneumonia_tf.models.transfer import BASES
+from pneumonia_tf.models.registry import spec
 
 
 @dataclass
@@ -79,7 +79,7 @@ def datasets_for(config: dict, data: Data | None = None) -> Inputs:
 def build_model(config: dict) -> keras.Model:
     """The (uncompiled) model of a resolved config."""
     options = dict(config["model_options"])
-    if config["model"] in BASES:
+    if spec(config["model"]).imagenet:
         options.setdefault("weights", config["weights"])
     shape = (config["image_size"], config["image_size"], config["channels"])
     return build(config["model"], shape, **options)

@@ -31,7 +31,7 @@ from pneumonia_tf.config import TEST_SELECTED
 from pneumonia_tf.experiments import (departures, experiment_path, load_experiment, protocol_twins, studies,
                                       test_selected, uses_generated)
 from pneumonia_tf.metrics import metric_key, metric_values
-from pneumonia_tf.models.transfer import BASES
+from pneumonia_tf.models.registry import SPECS
 from pneumonia_tf.records import atomic_write
 from pneumonia_tf.report import write_report
 from pneumonia_tf.stats import cell_interval, paired_difference, seed_interval, variance_components
@@ -186,7 +186,8 @@ def notices(experiment: dict, cells: dict[str, Cell]) -> list[str]:
     found = []
     if any(r.get("synthetic_data") for r in records):
         found.append("SYNTHETIC PHANTOM DATA: NOT COMPARABLE TO ANY PAPER")
-    if any(r.get("config", {}).get("model") in BASES and not r["config"].get("weights") for r in records):
+    if any(SPECS.get(r.get("config", {}).get("model")) and SPECS[r["config"]["model"]].imagenet
+           and not r["config"].get("weights") for r in records):
         found.append("BASES RANDOMLY INITIALISED, NOT IMAGENET: NOT COMPARABLE TO THE PAPER")
     if any(r.get("config", {}).get("vary_split") for r in records):
         found.append("THE VALIDATION SPLIT VARIES WITH THE SEED: SEED SPREAD INCLUDES SPLIT VARIATION")

@@ -12,7 +12,7 @@ from pneumonia_tf.cam.checks import (boxes_to_mask, deletion_insertion, iou, poi
                                      randomization_correlation)
 from pneumonia_tf.cam.figures import overlay
 from pneumonia_tf.models import MODELS, build
-from pneumonia_tf.models.transfer import BASES
+from pneumonia_tf.models.registry import imagenet_models
 
 
 def images(n=3, size=32, channels=3, seed=0):
@@ -22,7 +22,7 @@ def images(n=3, size=32, channels=3, seed=0):
 @pytest.mark.parametrize("name", [m for m in MODELS if m != "resnet50"])
 def test_heatmaps_have_the_input_size_and_lie_in_0_1(name):
     channels = 1 if name == "resnet18_1ch" else 3
-    model = build(name, (32, 32, channels), **({"weights": None} if name in BASES else {}))
+    model = build(name, (32, 32, channels), **({"weights": None} if name in imagenet_models() else {}))
     maps = gradcam(model, images(channels=channels))
     assert maps.shape == (3, 32, 32) and maps.dtype == np.float32
     assert np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
@@ -202,7 +202,7 @@ def test_maps_under_mixed_precision_agree_with_float32(policy, name, method):
     """Seed 003 trains with mixed precision and explains with Grad-CAM: a model built under either
     mixed policy gives the float32 model's maps (same weights), with the policy still set or not."""
     channels = 1 if name == "resnet18_1ch" else 3
-    options = {"weights": None} if name in BASES else {}
+    options = {"weights": None} if name in imagenet_models() else {}
     x = images(8, 64, channels)
     keras.utils.set_random_seed(0)
     reference = build(name, (64, 64, channels), **options)

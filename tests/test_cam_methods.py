@@ -13,7 +13,7 @@ from pneumonia_tf.cam.methods import ScoreCAM
 from pneumonia_tf.cam.road import baseline_maps, impute, road_curves
 from pneumonia_tf.cam.shortcut import blank, border_mass, occlusion_audit, regions
 from pneumonia_tf.models import build
-from pneumonia_tf.models.transfer import BASES
+from pneumonia_tf.models.registry import imagenet_models
 
 GRADIENT_METHODS = [m for m in METHODS if m != "cam"]
 
@@ -97,7 +97,7 @@ def test_every_method_on_every_family_both_targets_under_mixed_precision(family,
     both targets, on a model built under a mixed policy; its maps follow the float32 model's (same
     weights): correlation at least 0.98 (measured at 64 px on these untrained nets: 0.993 or more)."""
     channels = 1 if family == "resnet18_1ch" else 3
-    options = {"weights": None} if family in BASES else {}
+    options = {"weights": None} if family in imagenet_models() else {}
     x = np.random.default_rng(0).uniform(0, 1, (2, 64, 64, channels)).astype("float32")
     keras.utils.set_random_seed(0)
     reference = build(family, (64, 64, channels), **options)

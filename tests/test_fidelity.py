@@ -3,6 +3,7 @@ defaults, every number the papers report is held and shown, the config files are
 and `train --config --profile --cell` trains what `reproduce` trains."""
 from __future__ import annotations
 
+import inspect
 import json
 import re
 
@@ -12,6 +13,7 @@ from pneumonia_tf.config import DEFAULTS, resolve
 from pneumonia_tf.errors import UserError
 from pneumonia_tf.experiments import (REQUIRED_TOPICS, cell_configs, experiment_path, load_experiment, profiles,
                                       studies)
+from pneumonia_tf.models.registry import DCGAN_DEFAULTS, MODELS, UNFREEZE_DEFAULTS, spec
 
 # Numbers each paper reports as results, counted from the papers in ../shared/seeds/ (not from the
 # configs): seed 004 Table 1, twelve F1 values (004:73-79); seed 002 Table 1, accuracy, precision,
@@ -102,3 +104,35 @@ def test_train_config_cell_trains_what_reproduce_trains(tmp_path, capsys):
     assert by_train == by_reproduce
     assert main(["--config", str(experiment_path("seed000")), "--cell", "nope", "--out", str(tmp_path / "x")]) == 2
     assert "unknown cell 'nope'; expected one of cnn" in capsys.readouterr().err
+
+
+def keyword_defaults(function, fixed=("name", "application", "input_shape")) -> dict:
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()
+            if p.default is not inspect.Parameter.empty and name not in fixed}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_builder_default_is_in_the_registry_with_its_source(name):
+    """What a builder does by default is part of the study: each keyword default of each model's builder
+    is listed in pneumonia_tf.models.registry with where it comes from, and a default that changes
+    without its entry changing fails here."""
+    model = spec(name)
+    assert keyword_defaults(model.builder) == {key: value for key, (value, _) in model.defaults.items()}, name
+    assert all(re.match(r"(\d{3}:\d+|not stated|departure)", source) for _, source in model.defaults.values())
+
+
+def test_the_dcgan_and_unfreeze_defaults_are_in_the_registry_with_their_sources():
+    from pneumonia_tf.callbacks import SaturationThresholdUnfreeze
+    from pneumonia_tf.dcgan import discriminator, generator
+    for builder, listed in ((generator, DCGAN_DEFAULTS["generator"]), (discriminator, DCGAN_DEFAULTS["discriminator"]),
+                            (SaturationThresholdUnfreeze.__init__, UNFREEZE_DEFAULTS)):
+        assert keyword_defaults(builder) == {key: value for key, (value, _) in listed.items()}, builder
+        assert all(source for _, source in listed.values())
+
+
+def test_seed_003_has_its_own_head():
+    """003:45-47: ResNet50's final layer replaced by a two-class head: pooling, then the logit."""
+    from pneumonia_tf.inputs import build_model
+    config = resolve({**cell_configs(load_experiment(experiment_path("seed003")), "smoke")["resnet50"]})
+    model = build_model(config)
+    assert model.get_layer("logit").input.shape[-1] == 2048 and not [l for l in model.layers if "head_dense" in l.name]

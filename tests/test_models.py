@@ -7,7 +7,8 @@ import pytest
 
 from pneumonia_tf.models import MODELS, build
 from pneumonia_tf.models.cnn import TABLE1
-from pneumonia_tf.models.transfer import BASES, base_layers, set_base_trainable
+from pneumonia_tf.models.registry import imagenet_models
+from pneumonia_tf.models.transfer import base_layers, set_base_trainable
 
 # At 128x128x3: conv (9*c_in + 1)*c_out, batch norm 4*c, dense (n_in + 1)*n_out, flatten of 16x16xC.
 STATED_PARAMS_128 = {"model1": 4_287_809, "model2": 4_287_809, "model3": 4_288_705,
@@ -37,7 +38,7 @@ def test_table1_parameter_counts(name):
 @pytest.mark.parametrize("name", MODELS)
 def test_every_model_builds_and_outputs_n_by_1(name):
     channels = 1 if name == "resnet18_1ch" else 3
-    options = {"weights": None} if name in BASES else {}
+    options = {"weights": None} if name in imagenet_models() else {}
     model = build(name, (64, 64, channels), **options)
     x = np.random.default_rng(0).uniform(0, 1, (2, 64, 64, channels)).astype("float32")
     y = model.predict(x, verbose=0)

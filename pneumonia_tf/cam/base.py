@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pneumonia_tf.models.transfer import BASES
+from pneumonia_tf.models.registry import SPECS
 
 TARGETS = {"predicted": None, "PNEUMONIA": 1.0, "NORMAL": -1.0, 1: 1.0, 0: -1.0}
 _TRACED: "weakref.WeakKeyDictionary[keras.Model, dict]" = weakref.WeakKeyDictionary()
@@ -32,7 +32,7 @@ def find_conv_layer(model: keras.Model, name: str | None = None):
     """(container, layer): the named layer, else 'last_conv', else the ImageNet base's known last conv
     output, else the last layer with a 4-D output; searched in nested models too. `container` is
     the model (or nested model) that holds it."""
-    wanted = [name] if name else ["last_conv", *(conv for _, conv in BASES.values())]
+    wanted = [name] if name else list(dict.fromkeys(s.gradcam_layer for s in SPECS.values()))  # "last_conv" first
     for candidate in wanted:
         for container in [model, *[layer for layer in model.layers if isinstance(layer, keras.Model)]]:
             try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -24,15 +23,10 @@ from pneumonia_tf.data.decoded_cache import fill as decoded_cache_fill
 from pneumonia_tf.data.decoded_cache import read_entry
 from pneumonia_tf.data.index import label_of
 from pneumonia_tf.errors import UserError
+from pneumonia_tf.models.registry import imagenet_models, spec
 
 AUTOTUNE = tf.data.AUTOTUNE
-IMAGENET_PREPROCESS = {
-    "vgg16": keras.applications.vgg16.preprocess_input,
-    "resnet50": keras.applications.resnet50.preprocess_input,
-    "resnet50v2": keras.applications.resnet_v2.preprocess_input,
-    "densenet201": keras.applications.densenet.preprocess_input,
-}
-NORMALIZATIONS = ("unit", "symmetric", "standardize", *IMAGENET_PREPROCESS)
+NORMALIZATIONS = ("unit", "symmetric", "standardize", *imagenet_models())
 
 
 def load_image(path, image_size: int, channels: int):
@@ -58,8 +52,8 @@ def normalizer(normalization, mean_std: tuple[float, float] | None = None):
             raise UserError("normalization 'standardize' needs mean_std=(mean, std) of the training images")
         mean, std = mean_std
         return lambda x: (x / 255.0 - mean) / std
-    if normalization in IMAGENET_PREPROCESS:
-        return IMAGENET_PREPROCESS[normalization]
+    if normalization in imagenet_models():  # the ImageNet base's own preprocess_input
+        return spec(normalization).preprocess
     raise UserError(f"unknown normalization {normalization!r}; expected a float or one of {NORMALIZATIONS}")
 
 

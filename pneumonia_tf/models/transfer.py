@@ -2,7 +2,8 @@
 
 The graph is flat: the application's layers sit directly in the model (head on base.output), so
 Grad-CAM reaches inner conv layers. Head layers are named head_*; everything else is the base.
-Top (seed 002): global average pooling, Dense 512, Dropout, Dense 512, Dropout, sigmoid.
+Top (seed 002): global average pooling, Dense 512, Dropout, Dense 512, Dropout, sigmoid; seed 003:
+global average pooling, sigmoid (dense_layers=0). The bases: pneumonia_tf.models.registry.
 """
 from __future__ import annotations
 
@@ -10,23 +11,16 @@ import keras
 
 from pneumonia_tf.models.head import output_head
 
-BASES = {
-    "vgg16": (keras.applications.VGG16, "block5_conv3"),
-    "resnet50v2": (keras.applications.ResNet50V2, "post_relu"),
-    "densenet201": (keras.applications.DenseNet201, "relu"),
-    "resnet50": (keras.applications.ResNet50, "conv5_block3_out"),
-}
-
-
-def transfer_model(name: str, input_shape=(256, 256, 3), weights="imagenet", dense=512, dropout=0.5,
-                   freeze_base: bool = True) -> keras.Model:
-    """weights: "imagenet", None, or a path to a local weights file (no download needed)."""
-
-    application, _ = BASES[name]
+def transfer_model(name: str, application, input_shape=(256, 256, 3), weights="imagenet", dense=512,
+                   dense_layers: int = 2, dropout=0.5, freeze_base: bool = True) -> keras.Model:
+    """A keras.applications `application` (e.g. keras.applications.VGG16) without its top, then global
+    average pooling, `dense_layers` x (Dense `dense` + Dropout `dropout`) and the logit. weights:
+    "imagenet", None, or a path to a local weights file (no download needed). The models and where each
+    default comes from: pneumonia_tf.models.registry."""
     inputs = keras.Input(input_shape, name="image")
     base = application(include_top=False, weights=weights, input_tensor=inputs)
     x = keras.layers.GlobalAveragePooling2D(name="head_pool")(base.output)
-    for i in (1, 2):
+    for i in range(1, dense_layers + 1):
         x = keras.layers.Dense(dense, activation="relu", name=f"head_dense{i}")(x)
         x = keras.layers.Dropout(dropout, name=f"head_dropout{i}")(x)
     model = keras.Model(inputs, output_head(x), name=name)
