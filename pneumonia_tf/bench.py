@@ -172,7 +172,7 @@ def bench_train(args) -> None:
     import tensorflow as tf
 
     from pneumonia_tf.models import build, spec
-    from pneumonia_tf.training import compile_model, make_optimizer
+    from pneumonia_tf.fit_setup import compile_model, make_optimizer
 
     shape = (args.size, args.size, spec(args.model).channels)
     peaks = {"float32": peak_gflops(tf.float32), "mixed_bfloat16": peak_gflops(tf.bfloat16)}

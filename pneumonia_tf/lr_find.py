@@ -63,7 +63,7 @@ def plot(rates, losses, suggestion, path):
 
 @cli.entry_point
 def main(argv) -> int:
-    from pneumonia_tf.training import compile_model, optimizer_from_config
+    from pneumonia_tf.fit_setup import compile_model, optimizer_from_config
 
     parser = cli.make_parser("python -m pneumonia_tf.lr_find", __doc__)
     parser.add_argument("--model", default="model1")

@@ -32,7 +32,7 @@ from pneumonia_tf.experiments import cell_config, load_experiment
 from pneumonia_tf.inputs import build_model, datasets_for, split_record
 from pneumonia_tf.records import atomic_write, provenance, read_json, write_json
 from pneumonia_tf.run_folder import open_run
-from pneumonia_tf.training import class_weights, compile_model, mixed_precision, optimizer_from_config, training_inputs
+from pneumonia_tf.fit_setup import class_weights, compile_model, mixed_precision, optimizer_from_config, training_inputs
 
 FIT_DONE = "fit_done.json"  # training finished and model.keras saved; a rerun goes straight to evaluation
 
@@ -54,7 +54,10 @@ def _label_counts(frame) -> dict:
     return {name: int((frame["label"] == label).sum()) for label, name in enumerate(CLASSES)}
 
 
-def _callbacks(config: dict, out: Path) -> list:
+def callbacks_for(config: dict, out: Path) -> list:
+    """The callbacks train() fits a resolved config with, writing into run folder `out`: the learning-rate
+    schedule (and the unfreeze), the CSV log, the end-of-fit save, BackupAndRestore, the best checkpoint,
+    TensorBoard and early stopping (resumable; from the unfreeze when there is one)."""
     history = out / "history.csv"
     previous = read_history(history)  # resuming: a worse epoch after the restart must not replace the best model
     best = None if previous is None else float(previous[config["monitor"]].max())
@@ -147,7 +150,7 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
                 model = build_model(config)
                 compile_model(model, optimizer_from_config(config),
                               jit_compile=config["jit_compile"], steps_per_execution=config["steps_per_execution"])
-                callbacks = _callbacks(config, out)
+                callbacks = callbacks_for(config, out)
                 _unfreeze_if_resuming_past_threshold(model, callbacks, out)
             # one iterator for every epoch, but not under multiworker, where Keras counts each worker's batches
             train_inputs = training_inputs(train_ds, one_iterator=config["strategy"] != "multiworker",

@@ -36,7 +36,7 @@ from pneumonia_tf.inputs import build_model, datasets_for, load_data
 from pneumonia_tf.keras_compat import tuner_role
 from pneumonia_tf.predictions import write_predictions
 from pneumonia_tf.records import atomic_write, read_json, write_json
-from pneumonia_tf.training import compile_model, mixed_precision, optimizer_from_config, training_inputs
+from pneumonia_tf.fit_setup import compile_model, mixed_precision, optimizer_from_config, training_inputs
 from pneumonia_tf.tune_spaces import SPACES
 
 TUNERS = {"random": kt.RandomSearch, "hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization,

@@ -87,7 +87,7 @@ def test_cam_agrees_with_gradcam_for_global_average_pooling_nets():
 def test_targets_give_different_maps_on_a_trained_model():
     from pneumonia_tf.data.pipeline import make_dataset
     from pneumonia_tf.data.sources import load
-    from pneumonia_tf.training import compile_model, make_optimizer
+    from pneumonia_tf.fit_setup import compile_model, make_optimizer
     keras.utils.set_random_seed(0)
     data = load("synthetic:24", image_size=32)
     train = data.split("train")

@@ -6,6 +6,7 @@ import json
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 from pneumonia_tf.callbacks import ResumableEarlyStopping, SaturationThresholdUnfreeze, step_decay
@@ -13,8 +14,8 @@ from pneumonia_tf.models import build
 from pneumonia_tf.models.transfer import base_layers, set_base_trainable
 from pneumonia_tf.config import resolve
 from pneumonia_tf.errors import UserError
-from pneumonia_tf.train import _callbacks, train
-from pneumonia_tf.training import class_weights, compile_model, make_optimizer
+from pneumonia_tf.train import callbacks_for, train
+from pneumonia_tf.fit_setup import class_weights, compile_model, make_optimizer
 
 
 def tiny_data(n=16, size=32, seed=0):
@@ -97,7 +98,7 @@ def test_early_stopping_patience_survives_a_restart(tmp_path):
         callback.on_epoch_end(3, {"val_auc": 0.75})
         assert model.stop_training is stops, type(callback).__name__
     assert (resumable.best, resumable.best_epoch, resumable.wait) == (0.8, 1, 2)
-    stopping = [c for c in _callbacks(resolve({"early_stopping_patience": 2}), tmp_path)
+    stopping = [c for c in callbacks_for(resolve({"early_stopping_patience": 2}), tmp_path)
                 if isinstance(c, keras.callbacks.EarlyStopping)]  # what train() uses
     assert len(stopping) == 1 and isinstance(stopping[0], ResumableEarlyStopping)
     assert stopping[0].history_csv == history and stopping[0].patience == 2
@@ -108,8 +109,10 @@ def test_early_stopping_patience_survives_a_restart(tmp_path):
 def test_early_stopping_in_a_fresh_run(tmp_path):
     """CSVLogger creates an empty history.csv when fit begins; early stopping and the checkpoint must
     read that as 'no epochs yet' (they raised EmptyDataError, so no study could use early stopping)."""
-    record = train(dict(SMOKE, epochs=4, early_stopping_patience=1), tmp_path / "run", verbose=0)
-    assert 2 <= record["epochs_trained"] <= 4
+    # a rate of 1e-12 leaves the weights, so val_auc never improves after epoch 1: patience 1 stops after 2
+    record = train(dict(SMOKE, epochs=4, early_stopping_patience=1, learning_rate=1e-12), tmp_path / "run", verbose=0)
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert history["val_auc"].nunique() == 1 and record["epochs_trained"] == 2
 
 
 def test_class_weights_come_from_the_images_trained_on(tmp_path, synthetic):
@@ -308,7 +311,7 @@ def test_every_training_epoch_is_drawn_from_one_iterator(tmp_path, monkeypatch):
 
 def test_training_inputs_repeat_the_same_batches_each_epoch():
     import tensorflow as tf
-    from pneumonia_tf.training import training_inputs
+    from pneumonia_tf.fit_setup import training_inputs
 
     def dataset():
         return tf.data.Dataset.range(10).shuffle(10, seed=1, reshuffle_each_iteration=True).batch(4)
@@ -336,7 +339,7 @@ def test_written_files_get_the_permissions_of_the_umask(tmp_path, umask, mode):
 
 
 def test_one_optimizer_factory_honours_every_setting_it_is_given():
-    from pneumonia_tf.training import optimizer_from_config
+    from pneumonia_tf.fit_setup import optimizer_from_config
     sgd = optimizer_from_config(resolve({"optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9, "clipnorm": 1.0}))
     assert isinstance(sgd, keras.optimizers.SGD) and sgd.momentum == 0.9 and sgd.clipnorm == 1.0
     adamw = optimizer_from_config(resolve({"optimizer": "adamw", "weight_decay": 0.0}))
@@ -348,7 +351,7 @@ def test_one_optimizer_factory_honours_every_setting_it_is_given():
 
 def test_seed003s_sweep_trials_keep_the_main_runs_settings_and_sgd_has_momentum():
     from pneumonia_tf.experiments import experiment_path, load_experiment
-    from pneumonia_tf.training import optimizer_from_config
+    from pneumonia_tf.fit_setup import optimizer_from_config
     from pneumonia_tf.tune import train_config
     tune = load_experiment(experiment_path("seed003_sweep"))["tune"]
     assert tune["objective"] == "val_accuracy"  # 003:67
@@ -370,7 +373,7 @@ def test_early_stopping_never_skips_stage_2_and_the_record_says_whether_it_ran(t
     from pneumonia_tf.train import stage2_record, stage2_start
     config = resolve({"model": "resnet50", "epochs": 12, "early_stopping_patience": 3, "monitor": "val_accuracy",
                       "unfreeze": {"threshold_epoch": 4, "learning_rate": 1e-5}})
-    stopping = [c for c in _callbacks(config, tmp_path) if isinstance(c, keras.callbacks.EarlyStopping)][0]
+    stopping = [c for c in callbacks_for(config, tmp_path) if isinstance(c, keras.callbacks.EarlyStopping)][0]
     assert stopping.start_from_epoch == stage2_start(config) == 4
     model = build("model1", (16, 16, 3))
     model.stop_training = False
@@ -383,3 +386,22 @@ def test_early_stopping_never_skips_stage_2_and_the_record_says_whether_it_ran(t
     assert stage2_start(resolve({**config, "unfreeze": {"threshold_epoch": 1000}})) == 0  # stage 1 only: as usual
     assert stage2_record(config, 8) == {"threshold_epoch": 4, "ran": True, "first_epoch": 5, "epochs": 4}
     assert stage2_record(config, 4)["ran"] is False and stage2_record(resolve({}), 4) is None
+
+
+def test_evaluate_rewrites_the_record_predictions_and_the_rule_it_used(tmp_path, capsys):
+    """python -m pneumonia_tf.evaluate on a finished run: the record's metrics, its threshold rule and
+    resamples (in the config too) and predictions.csv are those of the new evaluation."""
+    from pneumonia_tf.evaluate import main
+    run = tmp_path / "run"
+    before = train(SMOKE, run, verbose=0)
+    assert before["config"]["threshold_rule"] == "youden"
+    (run / "predictions.csv").write_text("stale")
+    assert main(["--run", str(run), "--rule", "sensitivity", "--resamples", "30"]) == 0
+    after = json.loads((run / "record.json").read_text())
+    assert after["config"]["threshold_rule"] == after["test"]["threshold_rule"] == "sensitivity"
+    assert after["config"]["resamples"] == 30 and after["history"] == before["history"]
+    predictions = pd.read_csv(run / "predictions.csv")
+    test = predictions[predictions["split"] == "test"]
+    assert after["test"]["at_0.5"]["accuracy"] == pytest.approx(((test["score"] >= 0.5) == test["label"]).mean())
+    assert after["test"]["at_0.5"]["accuracy"] == pytest.approx(before["test"]["at_0.5"]["accuracy"])
+    assert "test metrics at_val_threshold" in capsys.readouterr().out

@@ -95,7 +95,7 @@ MIRRORED = textwrap.dedent("""
     import keras
     from pneumonia_tf.distribute import get_strategy
     from pneumonia_tf.models import build
-    from pneumonia_tf.training import compile_model, make_optimizer
+    from pneumonia_tf.fit_setup import compile_model, make_optimizer
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (64, 32, 32, 3)).astype("float32"); y = rng.integers(0, 2, 64).astype("float32")
     losses = {}

@@ -88,7 +88,7 @@ MIRRORED_UNFREEZE = textwrap.dedent("""
     import keras
     from pneumonia_tf.callbacks import SaturationThresholdUnfreeze
     from pneumonia_tf.models import build
-    from pneumonia_tf.training import compile_model, make_optimizer
+    from pneumonia_tf.fit_setup import compile_model, make_optimizer
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (32, 32, 32, 3)).astype("float32"); y = rng.integers(0, 2, 32).astype("float32")
     keras.utils.set_random_seed(0)

@@ -20,7 +20,7 @@ from pneumonia_tf.models import build
 from pneumonia_tf.plots import image_grid, plt, save
 from pneumonia_tf.records import atomic_write, provenance, read_json, write_json
 from pneumonia_tf.run_folder import open_run
-from pneumonia_tf.training import training_inputs
+from pneumonia_tf.fit_setup import training_inputs
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -60,7 +60,7 @@ def real_images(config: dict, class_name: str) -> pd.DataFrame:
     return rows
 
 
-FINISHED = "training.json"  # written with generator.keras when fit ends: the run is never trained again
+FIT_DONE = "training.json"  # written with generator.keras when fit ends: the run is never trained again (as train.FIT_DONE)
 
 
 def train_gan(paths, run_dir: Path, *, image_size=128, channels=1, epochs=200, batch_size=128, seed=0,
@@ -85,7 +85,7 @@ def train_gan(paths, run_dir: Path, *, image_size=128, channels=1, epochs=200, b
         tmp = run_dir / ".generator.tmp.keras"
         model.generator.save(tmp)
         tmp.replace(run_dir / "generator.keras")
-        write_json(run_dir / FINISHED, {"epochs": epochs, "real_images": len(paths), "image_size": image_size,
+        write_json(run_dir / FIT_DONE, {"epochs": epochs, "real_images": len(paths), "image_size": image_size,
                                         "channels": channels, "batch_size": batch_size, "seed": seed,
                                         "wall_time_s": round(time.time() - start, 1)})
 
@@ -114,7 +114,7 @@ def trained_gan(paths, run_dir: Path, *, image_size=128, channels=1, epochs=200,
                 **train_options) -> DCGAN:
     """The finished DCGAN in run_dir (training.json with at least `epochs`), or one trained (or resumed)
     now. Asking a finished run for more images never retrains it."""
-    finished = run_dir / FINISHED
+    finished = run_dir / FIT_DONE
     if finished.exists() and read_json(finished)["epochs"] >= epochs:
         print(f"{run_dir}: finished DCGAN found ({read_json(finished)['epochs']} epochs); generating only")
         if not (run_dir / "losses.png").exists():  # killed after training, before its curves
@@ -146,7 +146,7 @@ def write_manifest(folder: Path, class_name: str, written: list[Path], run_dir: 
     return write_json(folder / "manifest.json", {
         "class": class_name, "count": len(written), "image_size": image_size, "channels": channels,
         "pixel_range": [0, 255], "seed": seed, "data": data, "split": split, "run_dir": str(run_dir),
-        "training": read_json(run_dir / FINISHED), "quality": quality, **provenance()})
+        "training": read_json(run_dir / FIT_DONE), "quality": quality, **provenance()})
 
 
 def quality_report(real_paths, generated: np.ndarray, image_size: int, feature_run: Path | None,

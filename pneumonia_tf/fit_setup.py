@@ -1,4 +1,6 @@
-"""Compile and callbacks shared by every training entry point (train, tune, reproduce)."""
+"""What every fit of the suite is set up with (train.py is the run driver that uses it; tune, lr_find,
+the DCGAN and the benchmarks use it too): the optimizer from a config, the compile with the suite's
+metrics, the mixed-precision policy, class weights, and the training inputs drawn from one iterator."""
 from __future__ import annotations
 
 import contextlib
