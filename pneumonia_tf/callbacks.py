@@ -2,6 +2,7 @@
 early stopping that survives a restart."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import keras
@@ -50,8 +51,9 @@ class SaturationThresholdUnfreeze(keras.callbacks.Callback):
         model.make_test_function(force=True)
         self.unfrozen_at = epoch
         if self.verbose:
-            print(f"\nSaturationThresholdUnfreeze: epoch {epoch + 1}: base unfrozen "
-                  f"({len(model.trainable_weights)} trainable tensors), learning rate {self.learning_rate:g}")
+            logging.getLogger(__name__).info(
+                f"SaturationThresholdUnfreeze: epoch {epoch + 1}: base unfrozen "
+                f"({len(model.trainable_weights)} trainable tensors), learning rate {self.learning_rate:g}")
 
 
 class AtFitEnd(keras.callbacks.Callback):

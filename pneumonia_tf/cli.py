@@ -7,12 +7,15 @@
 
 A UserError (bad path, option, config key, data file) ends the command with `error: <one line>` on
 stderr and exit code 2, as argparse does for a bad option; `--debug` shows its traceback instead.
-Other exceptions are bugs and keep their tracebacks.
+Other exceptions are bugs and keep their tracebacks. Library code logs through `logging` (warnings for
+data problems) and only entry points print: entry_point sends the package's log to stderr, one message
+a line.
 """
 from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import sys
 
 from pneumonia_tf.errors import UserError
@@ -31,12 +34,23 @@ def add_debug(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+def show_log() -> None:
+    """Send pneumonia_tf's log (INFO and up) to stderr as bare lines, once per process."""
+    log = logging.getLogger("pneumonia_tf")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
 def entry_point(function):
     """Wrap `function(argv: list[str]) -> int` as a main(argv=None) that ends a UserError with one line
     and exit code 2 (re-raised with --debug)."""
     @functools.wraps(function)
     def main(argv=None) -> int:
         argv = list(sys.argv[1:] if argv is None else argv)
+        show_log()
         try:
             return function(argv)
         except UserError as error:

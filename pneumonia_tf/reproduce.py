@@ -17,6 +17,7 @@ Each seed's DCGANs are trained once, by whichever shard needs them first, under 
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -27,7 +28,7 @@ from PIL import Image
 from pneumonia_tf import CLASSES, cli
 from pneumonia_tf.cam.explain import explain
 from pneumonia_tf.dcgan.run import quality_report, real_images, trained_gan, write_images, write_manifest
-from pneumonia_tf.data.synthetic import NOTICE
+from pneumonia_tf.data import synthetic
 from pneumonia_tf.data.cache import exclusive
 from pneumonia_tf.distribute import STRATEGIES
 from pneumonia_tf.errors import UserError
@@ -36,6 +37,8 @@ from pneumonia_tf.experiments import (cell_config, cell_configs, dcgan_settings,
                                       generated_folder, load_experiment, studies, test_selected, uses_generated)
 from pneumonia_tf.records import atomic_write, read_json, write_json
 from pneumonia_tf.train import train
+
+log = logging.getLogger(__name__)
 
 
 def run_dcgans(experiment: dict, profile: str, config: dict, out: Path, runs: Path) -> Path:
@@ -55,7 +58,7 @@ def _run_dcgans(experiment: dict, profile: str, config: dict, out: Path, runs: P
         manifest = out / class_name / "manifest.json"
         if manifest.exists() and read_json(manifest)["count"] >= count:
             continue
-        print(f"=== {experiment['study']} / {profile} / dcgan / seed {seed} / {class_name}")
+        log.info(f"=== {experiment['study']} / {profile} / dcgan / seed {seed} / {class_name}")
         run_dir = runs / class_name
         rows = real_images(config, class_name)[:settings.get("max_real_images")]
         atomic_write(run_dir / "training_images.csv", rows.to_csv(index=False))
@@ -150,7 +153,7 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
         config = {**cell_config(experiment, profile, cell, data, generated / f"seed{seed}"), **overrides, "seed": seed}
         out = study_runs / cell / str(seed)
         if not (out / "record.json").exists():
-            print(f"=== {experiment['study']} / {profile} / {cell} / seed {seed}")
+            log.info(f"=== {experiment['study']} / {profile} / {cell} / seed {seed}")
         record = train(config, out, verbose=verbose)
         if "explain" in experiment and "worker" not in record:  # the paper shows Grad-CAM or CAM
             explain(out, **explain_settings(experiment, profile))
@@ -160,7 +163,7 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
             dcgan_quality(experiment, profile, real_config(seed), generated / f"seed{seed}",
                           study_runs / "dcgan" / str(seed), study_runs / real_cell / str(seed))
     if data.startswith("synthetic"):
-        print(NOTICE, file=sys.stderr)
+        synthetic.announce()
     return records
 
 

@@ -11,6 +11,7 @@ with one is finished and is not redone unless --force. An interrupted run resume
 """
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 import time
@@ -24,7 +25,7 @@ from pneumonia_tf import CLASSES, cli
 from pneumonia_tf.callbacks import (AtFitEnd, ResumableEarlyStopping, SaturationThresholdUnfreeze, read_history,
                                     step_decay)
 from pneumonia_tf.config import TEST_SELECTED, parse_assignment, resolve
-from pneumonia_tf.data.synthetic import NOTICE
+from pneumonia_tf.data import synthetic
 from pneumonia_tf.distribute import fitting, get_strategy, is_chief, scratch_folder
 from pneumonia_tf.errors import UserError
 from pneumonia_tf.evaluate import evaluate, format_metrics, predict
@@ -33,6 +34,8 @@ from pneumonia_tf.inputs import build_model, datasets_for, split_record
 from pneumonia_tf.records import atomic_write, provenance, read_json, write_json
 from pneumonia_tf.run_folder import open_run
 from pneumonia_tf.fit_setup import class_weights, compile_model, mixed_precision, optimizer_from_config, training_inputs
+
+log = logging.getLogger(__name__)
 
 FIT_DONE = "fit_done.json"  # training finished and model.keras saved; a rerun goes straight to evaluation
 
@@ -124,7 +127,7 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
     {"worker": "<task>-<index>", "scratch": folder} without a record."""
     config, run_dir = resolve(config), Path(out)
     if (run_dir / "record.json").exists() and not force:
-        print(f"{run_dir}: finished run found (record.json); nothing to do (use --force to retrain)")
+        log.info(f"{run_dir}: finished run found (record.json); nothing to do (use --force to retrain)")
         return open_run(run_dir).record
     strategy = get_strategy(config["strategy"])  # before any other TensorFlow work (collective ops)
     out = scratch_folder(run_dir, strategy)
@@ -144,7 +147,7 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
         # from the labels actually trained on (train_data / extra_train images included)
         weights = class_weights(inputs.train_frame["label"]) if config["class_weight"] else None
         if (out / FIT_DONE).exists():  # killed after training, before its record: evaluate, never retrain
-            print(f"{out}: training finished before ({FIT_DONE}); evaluating the saved model")
+            log.info(f"{out}: training finished before ({FIT_DONE}); evaluating the saved model")
         else:
             with strategy.scope():  # default / mirrored / multiworker (TF_CONFIG)
                 model = build_model(config)
@@ -179,11 +182,11 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
               "wall_time_s": round(time.time() - start, 1)}
     write_json(out / "record.json", record)
     if data.synthetic:
-        print(NOTICE, file=sys.stderr)
+        synthetic.announce()
     if config["select_on"] == "test":
-        print(f"*** {out}: {TEST_SELECTED.upper()} ***", file=sys.stderr)
+        log.warning(f"*** {out}: {TEST_SELECTED.upper()} ***")
     if record["stage2"] and not record["stage2"]["ran"]:
-        print(f"*** {out}: STAGE 2 (THE UNFROZEN BASE) NEVER RAN: {record['stage2']['why_not']} ***", file=sys.stderr)
+        log.warning(f"*** {out}: STAGE 2 (THE UNFROZEN BASE) NEVER RAN: {record['stage2']['why_not']} ***")
     return record
 
 

@@ -3,7 +3,7 @@ becomes the splits (unreadable images dropped, validation carved by patient). pn
 is the one entry point (it adds prepared TFDS builds); the TFDS builders read folders through here."""
 from __future__ import annotations
 
-import sys
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -12,7 +12,7 @@ import pandas as pd
 
 from pneumonia_tf import CLASSES
 from pneumonia_tf.data.generated import is_generated, load_generated
-from pneumonia_tf.data.index import DataError
+from pneumonia_tf.data.index import DataError, DataWarning
 from pneumonia_tf.data.kermany import index_root, kermany_root
 from pneumonia_tf.data.rsna import is_rsna, load_rsna
 from pneumonia_tf.data.scan import drop_unreadable
@@ -110,7 +110,7 @@ def make_data(index: pd.DataFrame, name: str, root: str, unreadable: dict[str, s
                    f"(e.g. {', '.join(official_shared[:3])}); test metrics would be optimistic")
         if strict:
             raise DataError(message + " (--strict)")
-        print(f"*** WARNING: {message}. Pass --strict to refuse such data. ***", file=sys.stderr)
+        warnings.warn(f"*** WARNING: {message}. Pass --strict to refuse such data. ***", DataWarning, stacklevel=2)
     if "val" not in set(index["split"]) and (index["split"] == "train").any():
         index = carve_by_patient(index, val_fraction, seed, into="val")
     return Data(index=index, name=name, image_size=image_size, root=root, skipped=skipped,

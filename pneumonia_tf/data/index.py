@@ -19,6 +19,10 @@ class DataError(UserError):
     """A user's data problem: the message names the path and what was expected."""
 
 
+class DataWarning(UserWarning):
+    """Data the suite reads but that weakens what its numbers mean (e.g. patients in two official splits)."""
+
+
 def make_index(rows: list[dict], where: str) -> pd.DataFrame:
     """Rows (dicts with COLUMNS) -> index DataFrame; an empty result is an error naming `where`."""
     if not rows:

@@ -9,7 +9,7 @@ any size, balanced; opacity strength varies so the task is learnable but not tri
 from __future__ import annotations
 
 import json
-import sys
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,12 @@ _noticed = False
 VERSION = 2  # part of the cache key: bump whenever the drawing changes
 NOTICE = ("*** SYNTHETIC DATA: the built-in chest phantom is in use. Numbers from this run are NOT "
           "comparable to any paper. Pass --data PATH for the real data set. ***")
+
+
+def announce() -> None:
+    """The synthetic-data notice, from this one place: logged when the phantom is first loaded, and again
+    by train and reproduce when they end, after their output."""
+    logging.getLogger(__name__).warning(NOTICE)
 
 
 def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
@@ -120,7 +126,7 @@ def load_synthetic(size: int = 128, train_per_class: int = 300, test_per_class: 
     process)."""
     global _noticed
     if not quiet and not _noticed:
-        print(NOTICE, file=sys.stderr)
+        announce()
         _noticed = True
     root = cache_dir("synthetic") / (f"v{VERSION}-s{size}-n{train_per_class}-{test_per_class}-seed{seed}"
                                      + ("-marker" if marker else ""))

@@ -1,6 +1,7 @@
 """Training, generation and scoring steps of the DCGAN module (the CLI is __main__)."""
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -116,7 +117,8 @@ def trained_gan(paths, run_dir: Path, *, image_size=128, channels=1, epochs=200,
     now. Asking a finished run for more images never retrains it."""
     finished = run_dir / FIT_DONE
     if finished.exists() and read_json(finished)["epochs"] >= epochs:
-        print(f"{run_dir}: finished DCGAN found ({read_json(finished)['epochs']} epochs); generating only")
+        logging.getLogger(__name__).info(f"{run_dir}: finished DCGAN found ({read_json(finished)['epochs']} epochs); "
+                                         "generating only")
         if not (run_dir / "losses.png").exists():  # killed after training, before its curves
             write_loss_curves(run_dir)
         return DCGAN(discriminator(image_size, channels), keras.models.load_model(run_dir / "generator.keras"),
