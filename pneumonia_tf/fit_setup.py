@@ -11,6 +11,7 @@ import tensorflow as tf
 from sklearn.utils.class_weight import compute_class_weight
 
 from pneumonia_tf.errors import UserError
+from pneumonia_tf.keras_compat import op_determinism
 
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "sgd": keras.optimizers.SGD,
               "rmsprop": keras.optimizers.RMSprop}
@@ -46,6 +47,16 @@ def optimizer_from_config(config: dict) -> keras.optimizers.Optimizer:
     momentum): the one factory train, tune and lr_find use."""
     return make_optimizer(config["optimizer"], config["learning_rate"], config["clipnorm"], config["weight_decay"],
                           config["momentum"])
+
+
+@contextlib.contextmanager
+def process_state(seed: int, deterministic: bool = True, policy: str | None = None):
+    """The process-wide state one run sets, restored when it ends: Keras's seeds (Python, NumPy, TF),
+    TensorFlow's op determinism (same seed, same CPU: same numbers, whatever ran before in the process)
+    and the mixed-precision policy."""
+    keras.utils.set_random_seed(seed)
+    with op_determinism(deterministic), mixed_precision(policy):
+        yield
 
 
 @contextlib.contextmanager

@@ -8,8 +8,12 @@ around or why.
   (Trainer._symbolic_build); this does the same after the recompile, from zero batches of the model's
   own input and output shapes.
 - tuner_role: keras-tuner's own chief / worker rule (its distribute utilities have no public path).
+- op_determinism: TensorFlow's op determinism for one run, switched back off after it (TensorFlow's
+  public API can only switch it on, for the rest of the process).
 """
 from __future__ import annotations
+
+import contextlib
 
 import keras
 import numpy as np
@@ -38,3 +42,20 @@ def tuner_role() -> str | None:
     if not utils.has_chief_oracle():
         return None
     return "chief" if utils.is_chief_oracle() else "worker"
+
+
+@contextlib.contextmanager
+def op_determinism(enabled: bool = True):
+    """TensorFlow's op determinism on inside the block and as it was after it. TensorFlow offers only
+    tf.config.experimental.enable_op_determinism, which stays on for the rest of the process; the
+    switch back (and the state) are tensorflow.python.framework.config's, its private module."""
+    from tensorflow.python.framework import config as tf_config
+
+    before = tf_config.is_op_determinism_enabled()
+    if enabled and not before:
+        tf_config.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if enabled and not before:
+            tf_config.disable_op_determinism()

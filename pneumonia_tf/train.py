@@ -19,7 +19,6 @@ from pathlib import Path
 
 import keras
 import pandas as pd
-import tensorflow as tf
 
 from pneumonia_tf import CLASSES, cli
 from pneumonia_tf.callbacks import (AtFitEnd, ResumableEarlyStopping, SaturationThresholdUnfreeze, read_history,
@@ -33,7 +32,7 @@ from pneumonia_tf.experiments import cell_config, load_experiment
 from pneumonia_tf.inputs import build_model, datasets_for, split_record
 from pneumonia_tf.records import atomic_write, provenance, read_json, write_json
 from pneumonia_tf.run_folder import open_run
-from pneumonia_tf.fit_setup import class_weights, compile_model, mixed_precision, optimizer_from_config, training_inputs
+from pneumonia_tf.fit_setup import class_weights, compile_model, optimizer_from_config, process_state, training_inputs
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +133,8 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
     if force:
         shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(config["seed"])
-    if config["deterministic"]:
-        tf.config.experimental.enable_op_determinism()
     start = time.time()
-    with mixed_precision(config["mixed_precision"]):  # mixed_float16 / mixed_bfloat16, restored after
+    with process_state(config["seed"], config["deterministic"], config["mixed_precision"]):  # restored after
         inputs = datasets_for(config)
         data, train_ds, val_ds, test_ds = inputs.data, inputs.train, inputs.val, inputs.test
         write_json(out / "config.json", config)

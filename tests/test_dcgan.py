@@ -98,7 +98,7 @@ def test_cli_writes_images_manifest_and_does_not_retrain(tmp_path, capsys):
     assert {"diversity_ratio", "two_sample_accuracy", "frechet_distance"} <= set(manifest["quality"])
     capsys.readouterr()
     assert main([*args[:-4], "--num-images", "20", *args[-4:]]) == 0  # more images, same run
-    assert "generating only" in capsys.readouterr().out
+    assert "generating only" in capsys.readouterr().err  # logged
     assert len(list((tmp_path / "gen" / "PNEUMONIA").glob("*.png"))) == 20
 
 

@@ -405,3 +405,13 @@ def test_evaluate_rewrites_the_record_predictions_and_the_rule_it_used(tmp_path,
     assert after["test"]["at_0.5"]["accuracy"] == pytest.approx(((test["score"] >= 0.5) == test["label"]).mean())
     assert after["test"]["at_0.5"]["accuracy"] == pytest.approx(before["test"]["at_0.5"]["accuracy"])
     assert "test metrics at_val_threshold" in capsys.readouterr().out
+
+
+def test_a_run_leaves_the_process_as_it_found_it(tmp_path):
+    """Op determinism and the mixed-precision policy are on for a run and restored after it, so what runs
+    next in the process (a DCGAN, another cell, a test) does not inherit them."""
+    from tensorflow.python.framework import config as tf_config
+    assert not tf_config.is_op_determinism_enabled()
+    train({**SMOKE, "epochs": 1, "mixed_precision": "mixed_bfloat16"}, tmp_path / "run", verbose=0)
+    assert not tf_config.is_op_determinism_enabled()
+    assert keras.mixed_precision.global_policy().name == "float32"

@@ -21,7 +21,7 @@ from pneumonia_tf.models import build
 from pneumonia_tf.plots import image_grid, plt, save
 from pneumonia_tf.records import atomic_write, provenance, read_json, write_json
 from pneumonia_tf.run_folder import open_run
-from pneumonia_tf.fit_setup import training_inputs
+from pneumonia_tf.fit_setup import process_state, training_inputs
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -71,7 +71,15 @@ def train_gan(paths, run_dir: Path, *, image_size=128, channels=1, epochs=200, b
     BackupAndRestore deletes its backup, so a kill after that never trains the run again."""
     if len(paths) < batch_size:
         raise DataError(f"found {len(paths)} images, fewer than one batch ({batch_size}); lower --batch-size")
-    keras.utils.set_random_seed(seed)
+    with process_state(seed):  # seeded and op-deterministic, as every classifier run; restored after
+        gan = _fit_gan(paths, run_dir, image_size, channels, epochs, batch_size, seed, sample_every, jit_compile,
+                       verbose, extra_callbacks, decoded_cache)
+    write_loss_curves(run_dir)
+    return gan
+
+
+def _fit_gan(paths, run_dir, image_size, channels, epochs, batch_size, seed, sample_every, jit_compile, verbose,
+             extra_callbacks, decoded_cache) -> DCGAN:
     ds = make_dataset(paths, np.zeros(len(paths)), image_size=image_size, channels=channels,
                       batch_size=batch_size, shuffle=True, seed=seed, normalization="symmetric",
                       decoded_cache=decoded_cache)
@@ -95,7 +103,6 @@ def train_gan(paths, run_dir: Path, *, image_size=128, channels=1, epochs=200, b
         SampleGrids(run_dir / "samples", sample_every, epochs, seed),
         AtFitEnd(finish),  # before the backup is deleted
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")), *extra_callbacks])
-    write_loss_curves(run_dir)
     return gan
 
 
