@@ -116,54 +116,51 @@ def _unfreeze_if_resuming_past_threshold(model: keras.Model, callbacks: list, ou
             unfreeze.unfreeze(epoch)
 
 
-def train(config: dict, out: str | Path, force: bool = False, verbose: int | str = "auto",
-          extra_callbacks: list | None = None) -> dict:
-    """Train `config` (see DEFAULTS) into run folder `out`; returns the record.
-
-    With strategy "multiworker", every worker runs this with the same arguments; the chief writes the
-    run folder and the record, the others train in step and keep their own checkpoints in
-    out/.workers/<task>-<index>/ (see pneumonia_tf.distribute.scratch_folder) and return
-    {"worker": "<task>-<index>", "scratch": folder} without a record."""
-    config, run_dir = resolve(config), Path(out)
-    if (run_dir / "record.json").exists() and not force:
-        log.info(f"{run_dir}: finished run found (record.json); nothing to do (use --force to retrain)")
-        return open_run(run_dir).record
-    strategy = get_strategy(config["strategy"])  # before any other TensorFlow work (collective ops)
+def prepare_run_folder(run_dir: Path, strategy, force: bool) -> Path:
+    """The folder this process writes (the run folder for the chief, its scratch folder for another
+    worker), emptied with force, created."""
     out = scratch_folder(run_dir, strategy)
     if force:
         shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    start = time.time()
-    with process_state(config["seed"], config["deterministic"], config["mixed_precision"]):  # restored after
-        inputs = datasets_for(config)
-        data, train_ds, val_ds, test_ds = inputs.data, inputs.train, inputs.val, inputs.test
-        write_json(out / "config.json", config)
-        summary = data.summary()
-        write_json(out / "data_summary.json", summary)
-        # from the labels actually trained on (train_data / extra_train images included)
-        weights = class_weights(inputs.train_frame["label"]) if config["class_weight"] else None
-        if (out / FIT_DONE).exists():  # killed after training, before its record: evaluate, never retrain
-            log.info(f"{out}: training finished before ({FIT_DONE}); evaluating the saved model")
-        else:
-            with strategy.scope():  # default / mirrored / multiworker (TF_CONFIG)
-                model = build_model(config)
-                compile_model(model, optimizer_from_config(config),
-                              jit_compile=config["jit_compile"], steps_per_execution=config["steps_per_execution"])
-                callbacks = callbacks_for(config, out)
-                _unfreeze_if_resuming_past_threshold(model, callbacks, out)
-            # one iterator for every epoch, but not under multiworker, where Keras counts each worker's batches
-            train_inputs = training_inputs(train_ds, one_iterator=config["strategy"] != "multiworker",
-                                           steps_per_execution=config["steps_per_execution"])
-            with fitting(model, lambda: next(iter(val_ds))):
-                model.fit(**train_inputs, validation_data=val_ds, epochs=config["epochs"], class_weight=weights,
-                          verbose=verbose, shuffle=False,  # the dataset shuffles itself, seeded
-                          callbacks=callbacks + list(extra_callbacks or []))
-        if not is_chief(strategy):  # the chief evaluates and writes the record
-            return {"worker": out.name, "scratch": str(out)}
-        model = keras.models.load_model(out / "model.keras")  # outside the strategy: evaluated here alone
-        val_scores, test_scores = predict(model, val_ds), predict(model, test_ds)
-        result = evaluate(model, inputs.val_frame, val_scores, data.split("test"), test_scores, out,
-                          config["threshold_rule"], config["resamples"], config["seed"], config["select_on"])
+    return out
+
+
+def build_and_compile(config: dict, strategy, out: Path) -> tuple[keras.Model, list]:
+    """(model, callbacks) of a resolved config, built and compiled inside the strategy's scope; a run
+    resumed past the unfreeze epoch is unfrozen before fit, so its optimizer state can be restored."""
+    with strategy.scope():  # default / mirrored / multiworker (TF_CONFIG)
+        model = build_model(config)
+        compile_model(model, optimizer_from_config(config), jit_compile=config["jit_compile"],
+                      steps_per_execution=config["steps_per_execution"])
+        callbacks = callbacks_for(config, out)
+        _unfreeze_if_resuming_past_threshold(model, callbacks, out)
+    return model, callbacks
+
+
+def fit(model: keras.Model, callbacks: list, config: dict, inputs, weights, verbose) -> None:
+    """model.fit on the config's training data, every epoch from one iterator (not under multiworker,
+    where Keras counts each worker's batches), validated on the validation images."""
+    train_inputs = training_inputs(inputs.train, one_iterator=config["strategy"] != "multiworker",
+                                   steps_per_execution=config["steps_per_execution"])
+    with fitting(model, lambda: next(iter(inputs.val))):
+        model.fit(**train_inputs, validation_data=inputs.val, epochs=config["epochs"], class_weight=weights,
+                  verbose=verbose, shuffle=False, callbacks=callbacks)  # the dataset shuffles itself, seeded
+
+
+def evaluate_saved(config: dict, inputs, out: Path) -> dict:
+    """The saved best model (model.keras) evaluated on the validation and test images: metrics,
+    predictions.csv and figures (pneumonia_tf.evaluate.evaluate), outside the strategy."""
+    model = keras.models.load_model(out / "model.keras")
+    return evaluate(model, inputs.val_frame, predict(model, inputs.val), inputs.data.split("test"),
+                    predict(model, inputs.test), out, config["threshold_rule"], config["resamples"], config["seed"],
+                    config["select_on"])
+
+
+def write_record(config: dict, inputs, summary: dict, weights, result: dict, out: Path, start: float) -> dict:
+    """record.json (written last: a run with one is finished): config, seed, provenance, data and split,
+    what was trained on, the history and stage 2, the test metrics, the wall time; returns it."""
+    data = inputs.data
     history = pd.read_csv(out / "history.csv").drop_duplicates("epoch", keep="last")
     atomic_write(out / "history.csv", history.to_csv(index=False))
     record = {"config": config, "seed": config["seed"], **provenance(), "synthetic_data": data.synthetic,
@@ -184,6 +181,41 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
     if record["stage2"] and not record["stage2"]["ran"]:
         log.warning(f"*** {out}: STAGE 2 (THE UNFROZEN BASE) NEVER RAN: {record['stage2']['why_not']} ***")
     return record
+
+
+def train(config: dict, out: str | Path, force: bool = False, verbose: int | str = "auto",
+          extra_callbacks: list | None = None) -> dict:
+    """Train `config` (see DEFAULTS) into run folder `out`; returns the record. In named steps: prepare
+    the run folder; set the process-wide state (seeds, op determinism, precision policy; restored
+    after); read the inputs; build and compile; fit; evaluate and record.
+
+    With strategy "multiworker", every worker runs this with the same arguments; the chief writes the
+    run folder and the record, the others train in step and keep their own checkpoints in
+    out/.workers/<task>-<index>/ (see pneumonia_tf.distribute.scratch_folder) and return
+    {"worker": "<task>-<index>", "scratch": folder} without a record."""
+    config, run_dir = resolve(config), Path(out)
+    if (run_dir / "record.json").exists() and not force:
+        log.info(f"{run_dir}: finished run found (record.json); nothing to do (use --force to retrain)")
+        return open_run(run_dir).record
+    strategy = get_strategy(config["strategy"])  # before any other TensorFlow work (collective ops)
+    out = prepare_run_folder(run_dir, strategy, force)
+    start = time.time()
+    with process_state(config["seed"], config["deterministic"], config["mixed_precision"]):
+        inputs = datasets_for(config)
+        write_json(out / "config.json", config)
+        summary = inputs.data.summary()
+        write_json(out / "data_summary.json", summary)
+        # from the labels actually trained on (train_data / extra_train images included)
+        weights = class_weights(inputs.train_frame["label"]) if config["class_weight"] else None
+        if (out / FIT_DONE).exists():  # killed after training, before its record: evaluate, never retrain
+            log.info(f"{out}: training finished before ({FIT_DONE}); evaluating the saved model")
+        else:
+            model, callbacks = build_and_compile(config, strategy, out)
+            fit(model, callbacks + list(extra_callbacks or []), config, inputs, weights, verbose)
+        if not is_chief(strategy):  # the chief evaluates and writes the record
+            return {"worker": out.name, "scratch": str(out)}
+        result = evaluate_saved(config, inputs, out)
+    return write_record(config, inputs, summary, weights, result, out, start)
 
 
 def config_from_file(path: Path, profile: str | None, cell: str | None, data: str | None,

@@ -59,3 +59,14 @@ def test_python_dash_m_prints_one_line_and_exits_2(tmp_path):
     assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
         f"error: {tmp_path / 'absent'}: no such run folder"]
     assert "Traceback" not in result.stderr
+
+
+def test_python_dash_m_shows_the_commands_own_log(tmp_path):
+    """`python -m pneumonia_tf.train` logs as "__main__": its INFO lines reach stderr all the same."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "record.json").write_text('{"config": {}}')
+    result = subprocess.run([sys.executable, "-m", "pneumonia_tf.train", "--data", "synthetic:20", "--out", str(run)],
+                            capture_output=True, text=True, timeout=180)
+    # the folder has a record but no model: after the log line the run is refused (exit 2)
+    assert f"{run}: finished run found (record.json)" in result.stderr, result.stderr[-2000:]
