@@ -60,6 +60,7 @@ def run_together(commands: list[tuple[list[str], dict]], timeout: float, cwd=Non
 MULTIWORKER_RTOL = 1e-3
 
 
+@pytest.mark.slow  # 40-150 s on 2 cores: with the slow tests, to keep the default run under 10 minutes
 def test_two_workers_train_like_one_process_and_only_the_chief_writes_the_run(tmp_path):
     config = dict(model="model1", data="synthetic:30", image_size=32, epochs=2, batch_size=8, resamples=20)
     single = train(config, tmp_path / "single", verbose=0)

@@ -93,6 +93,7 @@ def test_train_cli_refuses_a_bad_file_before_reading_data(tmp_path, capsys):
     assert "'rotaton_range'" in err and "absent" not in err and not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # 40-150 s on 2 cores: with the slow tests, to keep the default run under 10 minutes
 def test_train_config_cell_trains_what_reproduce_trains(tmp_path, capsys):
     from pneumonia_tf.reproduce import reproduce
     from pneumonia_tf.train import main

@@ -27,6 +27,7 @@ def seed000_smoke(tmp_path_factory):
     return runs
 
 
+@pytest.mark.slow  # 40-150 s on 2 cores: with the slow tests, to keep the default run under 10 minutes
 def test_report_is_self_contained_and_holds_the_table_and_figures(seed000_smoke, tmp_path):
     assert results_main(["seed000", "--profile", "smoke", "--runs", str(seed000_smoke), "--out", str(tmp_path)]) == 0
     page = tmp_path / "seed000" / "smoke" / "report.html"

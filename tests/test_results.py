@@ -135,6 +135,7 @@ columns = [{ name = "F1", cell = "{row}", metric = "f1" }]
 """
 
 
+@pytest.mark.slow  # 40-150 s on 2 cores: with the slow tests, to keep the default run under 10 minutes
 def test_killed_reproduction_redoes_no_finished_cell(tmp_path, monkeypatch):
     import pneumonia_tf.reproduce as reproduce
     experiment = tmp_path / "tiny.toml"

@@ -47,6 +47,7 @@ def test_stored_search_needs_resume_or_overwrite_and_must_match(tmp_path):
     assert len(tune.search(out=tmp_path, overwrite=True, **TINY)) == 2
 
 
+@pytest.mark.slow  # 40-150 s on 2 cores: with the slow tests, to keep the default run under 10 minutes
 def test_interrupted_search_resumes_and_runs_only_the_rest(tmp_path, monkeypatch):
     real_fit, calls = tune.PneumoniaHyperModel.fit, []
 
@@ -72,6 +73,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # 40-150 s on 2 cores: with the slow tests, to keep the default run under 10 minutes
 def test_chief_and_worker_on_localhost_complete_trials_from_one_oracle(tmp_path):
     env = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(free_port()),
            "PNEUMONIA_TF_CACHE": os.environ["PNEUMONIA_TF_CACHE"]}

@@ -103,6 +103,7 @@ MIRRORED_UNFREEZE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # 40-150 s on 2 cores: with the slow tests, to keep the default run under 10 minutes
 def test_replicas_agree_after_the_unfreeze_under_mirrored_strategy():
     result = subprocess.run([sys.executable, "-c", MIRRORED_UNFREEZE], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
