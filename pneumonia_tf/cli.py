@@ -35,15 +35,13 @@ def add_debug(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def show_log() -> None:
-    """Send pneumonia_tf's log (INFO and up) to stderr as bare lines, once per process. The module run
-    by `python -m pneumonia_tf.X` logs as "__main__", outside the package's logger: it gets its own."""
-    for name in ("pneumonia_tf", "__main__"):
-        log = logging.getLogger(name)
-        if not log.handlers:
-            handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(logging.Formatter("%(message)s"))
-            log.addHandler(handler)
-            log.setLevel(logging.INFO)
+    """Send pneumonia_tf's log (INFO and up) to stderr as bare lines, once per process."""
+    log = logging.getLogger("pneumonia_tf")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
 
 
 def entry_point(function):

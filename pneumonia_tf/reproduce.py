@@ -38,7 +38,7 @@ from pneumonia_tf.experiments import (cell_config, cell_configs, dcgan_settings,
 from pneumonia_tf.records import atomic_write, read_json, write_json
 from pneumonia_tf.train import train
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("pneumonia_tf.reproduce")  # not __name__: run by python -m, this module is "__main__"
 
 
 def run_dcgans(experiment: dict, profile: str, config: dict, out: Path, runs: Path) -> Path:

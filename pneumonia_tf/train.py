@@ -34,7 +34,7 @@ from pneumonia_tf.records import atomic_write, provenance, read_json, write_json
 from pneumonia_tf.run_folder import open_run
 from pneumonia_tf.fit_setup import class_weights, compile_model, optimizer_from_config, process_state, training_inputs
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("pneumonia_tf.train")  # not __name__: run by python -m, this module is "__main__"
 
 FIT_DONE = "fit_done.json"  # training finished and model.keras saved; a rerun goes straight to evaluation
 
