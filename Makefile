@@ -6,6 +6,7 @@ PROFILE ?= smoke
 DATA    ?=
 SEEDS   ?= 1
 SET     ?=
+PYTEST_ARGS ?=
 DATA_ARG = $(if $(DATA),--data $(DATA),)
 SET_ARG  = $(if $(SET),--set $(SET),)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -23,10 +24,10 @@ install: $(PY)
 	@$(PY) -c "import tensorflow as tf, keras; print('installed: tensorflow', tf.__version__, 'keras', keras.__version__)"
 
 test:
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-slow:
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
 # make reproduce-table1 [PROFILE=smoke|quick|paper] [DATA=path] [SEEDS=N] [SET="key=value ..."]; likewise
 # every study. SET overrides a config key in every cell, e.g. SET=weights=none where ImageNet weights

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,20 @@ from PIL import Image
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "chest_xray"
+STARTED = time.monotonic()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--budget", type=float, default=None, metavar="SECONDS",
+                     help="start no test later than SECONDS after the run began; the rest are reported as "
+                          "skipped, by name (CI: the time its limit leaves for the slow tests)")
+
+
+def pytest_runtest_setup(item):
+    budget = item.config.getoption("--budget")
+    if budget is not None and time.monotonic() - STARTED > budget:
+        pytest.skip(f"not started: the run's --budget of {budget:.0f} s was spent (run it alone: "
+                    f"pytest -m slow {item.nodeid})")
 
 
 @pytest.fixture(autouse=True, scope="session")

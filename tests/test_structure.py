@@ -89,3 +89,17 @@ def test_no_module_imports_from_a_main_module():
     offenders = {name: sorted(t for t in targets if t.endswith("__main__"))
                  for name, targets in import_graph().items()}
     assert not {name: t for name, t in offenders.items() if t}
+
+
+def test_a_spent_budget_skips_the_tests_not_started_and_says_why():
+    """`--budget` (CI's limit for the slow tests): no test starts after it, each one left out is listed."""
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parents[1]
+    chosen = ["tests/test_structure.py::test_no_module_imports_from_a_main_module"]
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *chosen, "--budget"]
+    spent = subprocess.run([*command, "-1"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert spent.returncode == 0 and "1 skipped" in spent.stdout, spent.stdout
+    assert "--budget of -1 s was spent" in spent.stdout and chosen[0] in spent.stdout, spent.stdout
+    left = subprocess.run([*command, "600"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert left.returncode == 0 and "1 passed" in left.stdout, left.stdout
