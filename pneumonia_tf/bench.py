@@ -231,6 +231,23 @@ def per_image_maps(img_array, model, layer: str, method: str):
     return METHODS[method]().combine(activations, grads, model).numpy()
 
 
+def forward_ceilings(model, x, batch_size: int) -> tuple[float, float]:
+    """Maps/s no batched method can beat on this machine: (gradient methods: images/s of the batched
+    forward pass to the explained layer and the logit, which they need once per map; Score-CAM: masked
+    images/s in batches of 256 divided by the explained layer's channels, one forward pass per channel)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from pneumonia_tf.cam import conv_and_logit
+    forward = tf.function(conv_and_logit(model), reduce_retracing=True)
+    channels = int(forward(tf.constant(x[:1]))[0].shape[-1])
+    rates = []
+    for batch in (batch_size, 256):
+        images = tf.constant(np.resize(x, (batch, *x.shape[1:])))
+        rates.append(batch / _best_seconds(lambda: forward(images)))
+    return rates[0], rates[1] / channels
+
+
 def bench_cam(args) -> None:
     import numpy as np
 
@@ -242,6 +259,7 @@ def bench_cam(args) -> None:
     model = build(args.model, shape, **({"weights": None} if spec(args.model).imagenet else {}))
     x = np.random.default_rng(0).uniform(0, 1, (args.images, *shape)).astype("float32")
     layer = find_conv_layer(model)[1].name
+    forward_rate = forward_ceilings(model, x, args.batch_size)
     print(f"{args.model} at {args.size}px, {args.images} images, layer {layer}; each method batched (batch "
           f"{args.batch_size}) against a per-image loop of the same method (keras-io style; Score-CAM one forward "
           f"pass per channel), measured side by side:")
@@ -256,7 +274,9 @@ def bench_cam(args) -> None:
         start = time.perf_counter()
         maps(model, x, method, target="PNEUMONIA", batch_size=args.batch_size)
         batched = args.images / (time.perf_counter() - start)
-        print(f"  {method:18s} per-image loop {loop:8.1f} maps/s   batched {batched:8.1f} maps/s   {batched / loop:6.1f}x")
+        ceiling = forward_rate[method == "scorecam"]
+        print(f"  {method:18s} per-image loop {loop:8.1f} maps/s   batched {batched:8.1f} maps/s   {batched / loop:6.1f}x"
+              f"   forward-pass ceiling {ceiling:8.1f} maps/s ({batched / ceiling:4.0%} of it)")
 
 
 def bench_dcgan(args) -> None:

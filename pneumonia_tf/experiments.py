@@ -239,6 +239,19 @@ def with_generated(config: dict, generated: Path) -> dict:
     return {**config, **{key: expand(config[key]) for key in ("train_data", "extra_train") if key in config}}
 
 
+def study_jobs(cells: dict[str, dict], seeds: int, shard: tuple[int, int] = (1, 1)) -> list[tuple[int, str]]:
+    """The (seed, cell) pairs of shard (I, N) in the order reproduce runs them: shard I of N takes items
+    I-1, I-1+N, ... of the list by seed, then cell; then the cells on real data come first."""
+    index, count = shard
+    jobs = [(seed, cell) for seed in range(seeds) for cell in cells][index - 1::count]
+    return sorted(jobs, key=lambda job: uses_generated(cells[job[1]]))
+
+
+def dcgan_split_cell(cells: dict[str, dict]) -> str | None:
+    """The clean cell on real images whose split (and, once trained, features) a seed's DCGANs use."""
+    return next((cell for cell in cells if not uses_generated(cells[cell]) and not test_selected(cells[cell])), None)
+
+
 def test_selected(config: dict) -> bool:
     """A cell of the paper's flawed protocol: its checkpoint and early stop are chosen on the test split."""
     return config.get("select_on") == "test"

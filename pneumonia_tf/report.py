@@ -22,7 +22,7 @@ from pneumonia_tf import CLASSES
 from pneumonia_tf.experiments import test_selected
 from pneumonia_tf.plots import plt, save
 from pneumonia_tf.records import atomic_write, read_json
-from pneumonia_tf.study_runs import Cell
+from pneumonia_tf.study_runs import ESTIMATE, Cell
 from pneumonia_tf.tables import INTERVAL_NOTE, SECTIONS, display_claims, display_table, table1_architecture
 
 RUN_FIGURES = (("training_curves.png", "training curves"), ("confusion_0.5.png", "confusion matrix at 0.5"),
@@ -140,15 +140,17 @@ def dcgan_sections(study_runs: Path) -> list[dict]:
 
 
 def provenance(cells: dict[str, Cell]) -> dict:
-    """Commit(s), package versions, seeds and wall time per cell and seed."""
+    """Commit(s), package versions, seeds, wall time and the plan's estimate (reproduce --plan; empty
+    where this machine was not calibrated when the run started) per cell and seed."""
     rows, commits, versions = [], set(), {}
     for name, cell in cells.items():
-        for record in cell.records:
+        for record, folder in zip(cell.records, cell.folders):
             commits.add(str(record.get("git_commit")))
             versions = versions or record.get("versions", {})
+            estimate = read_json(folder / ESTIMATE)["estimate_s"] if (folder / ESTIMATE).exists() else None
             rows.append({"cell": name, "seed": record.get("seed"), "split seed": record.get("split", {}).get("split_seed"),
                          "epochs": record.get("epochs_trained"), "wall time (s)": record.get("wall_time_s"),
-                         "commit": str(record.get("git_commit"))[:12]})
+                         "planned (s)": estimate, "commit": str(record.get("git_commit"))[:12]})
     return {"commits": sorted(commits), "versions": versions,
             "table": pd.DataFrame(rows).to_html(index=False, border=0) if rows else ""}
 

@@ -1,7 +1,7 @@
 """Reproduce a study: every cell of experiments/<study>.toml, for each seed, into the run registry.
 
 python -m pneumonia_tf.reproduce STUDY [--profile smoke|quick|paper] [--data PATH] [--seeds N] [--runs runs/]
-    [--shard I/N | --shard auto [--shard-count N]]
+    [--shard I/N | --shard auto [--shard-count N]] [--plan]
 
 Each cell writes runs/<study>/<profile>/<cell>/<seed>/ (a training run folder with record.json). A cell
 with a record is finished and skipped, so a killed reproduction picks up where it stopped. Studies with
@@ -14,12 +14,15 @@ Studies whose paper shows Grad-CAM or CAM ([explain]) get each run's maps and sc
 sharing runs/ and generated/ reproduce a study together; rerun a killed shard to finish its cells.
 --shard auto reads I and N from a Slurm job array or a Kubernetes Indexed Job (with --shard-count N).
 Each seed's DCGANs are trained once, by whichever shard needs them first, under a lock the others wait on.
+--plan prints what would be trained, in order, with each job's images, epochs and estimated wall time on
+this machine (pneumonia_tf.plan), and stops.
 """
 from __future__ import annotations
 
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +35,13 @@ from pneumonia_tf.data import synthetic
 from pneumonia_tf.data.cache import exclusive
 from pneumonia_tf.distribute import STRATEGIES
 from pneumonia_tf.errors import UserError
+from pneumonia_tf.plan import estimate_if_calibrated, print_plan, study_plan
 from pneumonia_tf.config import parse_assignment, resolve
-from pneumonia_tf.experiments import (cell_config, cell_configs, dcgan_settings, experiment_path, explain_settings,
-                                      generated_folder, load_experiment, studies, test_selected, uses_generated)
+from pneumonia_tf.experiments import (cell_config, cell_configs, dcgan_settings, dcgan_split_cell, experiment_path,
+                                      explain_settings,
+                                      generated_folder, load_experiment, studies, study_jobs, uses_generated)
 from pneumonia_tf.records import atomic_write, read_json, write_json
+from pneumonia_tf.study_runs import ESTIMATE
 from pneumonia_tf.train import train
 
 log = logging.getLogger("pneumonia_tf.reproduce")  # not __name__: run by python -m, this module is "__main__"
@@ -127,36 +133,60 @@ def parse_shard(text: str) -> tuple[int, int]:
     return int(index), int(count)
 
 
+def _study(study: str, profile: str, data: str | None, runs: Path, generated: Path | None):
+    """(experiment, {cell: config}, data, the study's run folder, the DCGAN images' root)."""
+    experiment = load_experiment(experiment_path(study))
+    cells = cell_configs(experiment, profile, data)
+    return (experiment, cells, next(iter(cells.values()))["data"], runs / experiment["study"] / profile,
+            generated or generated_folder(experiment, profile))
+
+
+def plan(study: str, profile: str = "smoke", data: str | None = None, seeds: int = 1, runs: Path = Path("runs"),
+         generated: Path | None = None, shard: tuple[int, int] = (1, 1), overrides: dict | None = None):
+    """What `reproduce` with these arguments would train, with estimated seconds (pneumonia_tf.plan)."""
+    experiment, cells, data, study_runs, generated = _study(study, profile, data, runs, generated)
+    return study_plan(experiment, profile, cells, study_jobs(cells, seeds, shard), data, study_runs, generated,
+                      overrides or {})
+
+
 def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds: int = 1,
               runs: Path = Path("runs"), generated: Path | None = None, verbose: int | str = "auto",
               shard: tuple[int, int] = (1, 1), overrides: dict | None = None) -> list[Path]:
     """Run every (seed, cell) of `study` in `shard` (I, N) that has no record yet; returns the record
     paths. Shard I of N takes items I-1, I-1+N, ... of the list by seed, then cell. `overrides` (training
-    config keys, e.g. strategy or decoded_cache) apply to every cell; decoded_cache to the DCGANs too."""
+    config keys, e.g. strategy or decoded_cache) apply to every cell; decoded_cache to the DCGANs too.
+    After each cell trained, one line: cells done of those to train, elapsed, and the time to go at
+    the mean rate so far."""
     overrides = overrides or {}
-    experiment = load_experiment(experiment_path(study))
-    cells = cell_configs(experiment, profile, data)
-    data = next(iter(cells.values()))["data"]
-    study_runs = runs / experiment["study"] / profile
-    generated = generated or generated_folder(experiment, profile)
-    index, count = shard
-    jobs = [(seed, cell) for seed in range(seeds) for cell in cells][index - 1::count]
+    experiment, cells, data, study_runs, generated = _study(study, profile, data, runs, generated)
+    jobs = study_jobs(cells, seeds, shard)
     needs_dcgan = lambda cell: uses_generated(cells[cell])  # noqa: E731
-    # the clean cell on real images whose split (and, once trained, features) a seed's DCGANs use
-    real_cell = next((cell for cell in cells if not needs_dcgan(cell) and not test_selected(cells[cell])), None)
+    real_cell = dcgan_split_cell(cells)
     real_config = lambda seed: resolve({**cells[real_cell], **overrides, "seed": seed})  # noqa: E731
+    to_train = sum(not (study_runs / cell / str(seed) / "record.json").exists() for seed, cell in jobs)
+    started, trained = time.time(), 0
     records = []
-    for seed, cell in sorted(jobs, key=lambda job: needs_dcgan(job[1])):  # cells on real data first
+    for seed, cell in jobs:
         if needs_dcgan(cell):  # once per seed; later calls find it done
             run_dcgans(experiment, profile, real_config(seed), generated / f"seed{seed}",
                        study_runs / "dcgan" / str(seed))
         config = {**cell_config(experiment, profile, cell, data, generated / f"seed{seed}"), **overrides, "seed": seed}
         out = study_runs / cell / str(seed)
-        if not (out / "record.json").exists():
+        fresh = not (out / "record.json").exists()
+        if fresh:
             log.info(f"=== {experiment['study']} / {profile} / {cell} / seed {seed}")
+            estimate = estimate_if_calibrated(experiment, profile, cell, seed, data, generated / f"seed{seed}",
+                                              overrides)
+            if estimate is not None:  # the report sets it beside the wall time
+                write_json(out / ESTIMATE, {"estimate_s": estimate})
         record = train(config, out, verbose=verbose)
         if "explain" in experiment and "worker" not in record:  # the paper shows Grad-CAM or CAM
             explain(out, **explain_settings(experiment, profile))
+        if fresh:
+            trained += 1
+            elapsed = time.time() - started
+            log.info(f"--- {experiment['study']} / {profile}: {trained} of {to_train} cells done, {elapsed / 60:.1f} min "
+                     f"elapsed, about {elapsed / trained * (to_train - trained) / 60:.0f} min to go")
         records.append(out / "record.json")
     if experiment.get("dcgan"):
         for seed in sorted({seed for seed, cell in jobs if needs_dcgan(cell)}):
@@ -183,13 +213,19 @@ def main(argv) -> int:
     parser.add_argument("--strategy", choices=STRATEGIES, help="train every cell with this tf.distribute strategy")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="a training config key for every cell (JSON values), e.g. decoded_cache=false")
+    parser.add_argument("--plan", action="store_true", help="print what would be trained and an estimate of how long "
+                                                             "it takes on this machine, then stop")
     args = parser.parse_args(argv)
     overrides = dict(parse_assignment(item) for item in args.set)
     if args.strategy:
         overrides["strategy"] = args.strategy
-    reproduce(args.study, args.profile, args.data, args.seeds, args.runs, args.generated,
-              shard=shard_from_environment(os.environ, args.shard_count) if args.shard == "auto"
-              else parse_shard(args.shard), overrides=overrides)
+    common = dict(shard=shard_from_environment(os.environ, args.shard_count) if args.shard == "auto"
+                  else parse_shard(args.shard), overrides=overrides)
+    if args.plan:
+        print_plan(plan(args.study, args.profile, args.data, args.seeds, args.runs, args.generated, **common),
+                   args.study, args.profile)
+        return 0
+    reproduce(args.study, args.profile, args.data, args.seeds, args.runs, args.generated, **common)
     return 0
 
 

@@ -17,6 +17,7 @@ from pneumonia_tf.predictions import FILE as PREDICTIONS, read_predictions, stac
 from pneumonia_tf.records import read_json
 
 DCGAN = "dcgan"  # the DCGANs' folder among the cells
+ESTIMATE = "estimate.json"  # in a run folder: {"estimate_s": reproduce --plan's estimate}, written as it starts
 
 
 @dataclass

@@ -144,6 +144,8 @@ def test_two_shards_of_the_smoke_table1_produce_every_cell_once(tmp_path):
     cells = len(cell_configs(load_experiment(experiment_path("table1")), "smoke"))
     started = [line for output in outputs for line in output.splitlines() if line.startswith("=== table1")]
     assert len(started) == len(set(started)) == cells + 2  # every cell and the two DCGANs, each once
+    for output in outputs:  # the study-level progress line of each shard, its last cell included
+        assert f"{cells // 2} of {cells // 2} cells done" in output, output[-2000:]
     records = sorted((tmp_path / "runs" / "table1" / "smoke").glob("*/0/record.json"))
     assert len(records) == cells
     from pneumonia_tf.results import main as results_main

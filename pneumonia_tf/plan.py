@@ -1,0 +1,213 @@
+"""What a reproduction will do and about how long it will take, before it starts (reproduce --plan).
+
+Every (seed, cell) still without a record and every DCGAN still to train, with its training images,
+validation images, epochs and batch, and an estimate of its wall time on this machine:
+
+    cell:  epochs x (train steps x a train step's seconds + validation steps x a predict step's seconds)
+           + FIXED_CELL_S (start-up, data, evaluation, figures, maps)
+    DCGAN: epochs x steps x a DCGAN step's seconds
+
+A step's seconds are timed here, on random images of the model's input size and batch (a few steps
+after two warm-up steps), and cached per machine, package versions, model, options, size, batch and
+precision in <cache>/calibration.json, so a second plan costs no timing (a step timed while the machine
+is busy is logged as such: delete the file and plan again on an idle machine). Early stopping can end a cell
+sooner: the estimate is for every epoch. Cells whose images the DCGANs have not yet written are
+counted with the DCGANs' num_images per class.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pneumonia_tf import CLASSES
+from pneumonia_tf.config import resolve
+from pneumonia_tf.data.cache import cache_dir, exclusive
+from pneumonia_tf.data.sources import load
+from pneumonia_tf.experiments import cell_config, dcgan_settings, dcgan_split_cell, uses_generated
+from pneumonia_tf.inputs import load_data
+from pneumonia_tf.records import atomic_write, package_versions
+
+# A cell's cost outside fit, in seconds: measured on the quick table1 at 64 px (models 1-3, seed 0: 40-80 s
+# from the process start to config.json, the first step, and after fit for evaluation and figures).
+FIXED_CELL_S = 60.0
+TIMED_STEPS = 3
+log = logging.getLogger(__name__)
+
+
+def machine_key() -> str:
+    """This machine and the package versions its timings hold for."""
+    return json.dumps({"host": platform.node(), "cpus": os.cpu_count(), "machine": platform.machine(),
+                       **package_versions()}, sort_keys=True)
+
+
+def _calibrations() -> tuple[Path, dict]:
+    path = cache_dir() / "calibration.json"
+    found = json.loads(path.read_text()) if path.exists() else {}
+    return path, found.get(machine_key(), {})
+
+
+class NotCalibrated(Exception):
+    """A step this machine has not timed yet, asked for without timing it (`estimate_if_calibrated`)."""
+
+
+def _cached_seconds(key: str, measure, timing: bool = True) -> dict:
+    """{name: seconds} for `key` from the calibration cache, else measured by `measure()` and stored
+    (with timing=False: NotCalibrated instead)."""
+    path, known = _calibrations()
+    if key not in known and not timing:
+        raise NotCalibrated(key)
+    if key not in known:
+        load = os.getloadavg()[0]
+        seconds = measure()
+        if load >= (os.cpu_count() or 1):  # other work on every core (the plan itself adds at most one)
+            log.warning(f"timed {key} while the machine was busy (load {load:.1f} on {os.cpu_count()} cores): the "
+                        f"estimates run long; delete {path} and plan again on an idle machine")
+        with exclusive(path):
+            everything = json.loads(path.read_text()) if path.exists() else {}
+            everything.setdefault(machine_key(), {})[key] = seconds
+            atomic_write(path, json.dumps(everything, indent=1, sort_keys=True))
+        return seconds
+    return known[key]
+
+
+def _timed(step, steps: int = TIMED_STEPS) -> float:
+    """Seconds per call of step() after two warm-up calls (tracing, oneDNN primitives)."""
+    step()
+    step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - start) / steps
+
+
+def classifier_step_seconds(config: dict, timing: bool = True) -> dict:
+    """{"train": s, "predict": s} of one batch of a resolved config's model, compiled as train compiles it."""
+    from pneumonia_tf.fit_setup import compile_model, optimizer_from_config, process_state
+    from pneumonia_tf.inputs import build_model
+    size, channels, batch = config["image_size"], config["channels"], config["batch_size"]
+    key = json.dumps({"model": config["model"], "options": config["model_options"], "size": size,
+                      "channels": channels, "batch": batch, "precision": config["mixed_precision"],
+                      "optimizer": config["optimizer"], "jit_compile": config["jit_compile"]}, sort_keys=True)
+
+    def measure() -> dict:
+        rng = np.random.default_rng(0)
+        x = rng.uniform(0, 1, (batch, size, size, channels)).astype("float32")
+        y = rng.integers(0, 2, (batch, 1)).astype("float32")
+        with process_state(0, deterministic=config["deterministic"], policy=config["mixed_precision"]):
+            model = build_model({**config, "weights": None})  # the cost, not the weights: nothing downloaded
+            compile_model(model, optimizer_from_config(config), jit_compile=config["jit_compile"])
+            return {"train": _timed(lambda: model.train_on_batch(x, y)),
+                    "predict": _timed(lambda: model.predict_on_batch(x))}
+    return _cached_seconds(key, measure, timing)
+
+
+def dcgan_step_seconds(image_size: int, batch_size: int) -> float:
+    """Seconds of one DCGAN train step (both networks) at image_size px, batch batch_size."""
+    def measure() -> dict:
+        import keras
+
+        from pneumonia_tf.dcgan import DCGAN, discriminator, generator
+        keras.utils.set_random_seed(0)
+        gan = DCGAN(discriminator(image_size), generator(image_size), seed=0)
+        gan.compile(jit_compile=False)  # as reproduce trains them
+        x = np.random.default_rng(0).uniform(-1, 1, (batch_size * TIMED_STEPS, image_size, image_size, 1))
+        fit = lambda: gan.fit(x.astype("float32"), batch_size=batch_size, epochs=1, verbose=0, shuffle=False)  # noqa: E731
+        return {"train": _timed(fit, 1) / TIMED_STEPS}  # its train_step takes images alone, not (x, y)
+    return _cached_seconds(json.dumps({"dcgan": image_size, "batch": batch_size}), measure)["train"]
+
+
+def _count(source: str, image_size: int, missing: int) -> int:
+    """Images of a training source; `missing` where it is a DCGAN folder not yet written."""
+    return len(load(source, image_size=image_size).index) if Path(source).exists() else missing
+
+
+def _loaded(config: dict, loaded: dict):
+    """load_data(config), once per data set and split settings in one plan (`loaded` holds them)."""
+    key = tuple(config.get(name) for name in ("data", "image_size", "val_fraction", "split_seed", "strict"))
+    if key not in loaded:
+        loaded[key] = load_data(config)
+    return loaded[key]
+
+
+def cell_row(experiment: dict, profile: str, cell: str, seed: int, data: str, generated: Path,
+             overrides: dict, loaded: dict, timing: bool = True) -> dict:
+    """One pending cell: what it trains on and its estimated seconds (timing=False: NotCalibrated where
+    its step has not been timed on this machine)."""
+    config = resolve({**cell_config(experiment, profile, cell, data, generated), **overrides, "seed": seed})
+    step = classifier_step_seconds(config, timing)  # first: without timing, NotCalibrated before any data is read
+    split = _loaded(config, loaded)
+    fake = dcgan_settings(experiment, profile).get("num_images", 0) * len(CLASSES)
+    images = sum(_count(source, config["image_size"], fake) for source in config["train_data"]) \
+        if config["train_data"] else len(split.split("train"))
+    images = round((images + sum(_count(s, config["image_size"], fake) for s in config["extra_train"]))
+                   * config["train_fraction"])
+    val = len(split.split("test" if config["select_on"] == "test" else "val"))
+    batch = config["batch_size"]
+    fit = config["epochs"] * (math.ceil(images / batch) * step["train"] + math.ceil(val / batch) * step["predict"])
+    return {"seed": seed, "job": cell, "model": config["model"], "image_size": config["image_size"],
+            "batch_size": batch, "train_images": images, "val_images": val, "epochs": config["epochs"],
+            "estimate_s": round(fit + FIXED_CELL_S)}
+
+
+def dcgan_rows(experiment: dict, profile: str, real_config: dict, seed: int, generated: Path,
+               loaded: dict) -> list[dict]:
+    """The DCGANs of one seed still to train (one per class): their real images and estimated seconds."""
+    settings = dcgan_settings(experiment, profile)
+    size, batch, epochs = settings["image_size"], settings["batch_size"], settings["epochs"]
+    rows, train = [], _loaded(real_config, loaded).split("train")
+    for label, class_name in enumerate(CLASSES):
+        manifest = generated / class_name / "manifest.json"
+        if manifest.exists() and json.loads(manifest.read_text())["count"] >= settings["num_images"]:
+            continue
+        images = min(int((train["label"] == label).sum()), settings.get("max_real_images") or math.inf)
+        rows.append({"seed": seed, "job": f"dcgan {class_name}", "model": "dcgan", "image_size": size,
+                     "batch_size": batch, "train_images": images, "val_images": 0, "epochs": epochs,
+                     "estimate_s": round(epochs * (images // batch) * dcgan_step_seconds(size, batch))})
+    return rows
+
+
+def estimate_if_calibrated(experiment: dict, profile: str, cell: str, seed: int, data: str, generated: Path,
+                           overrides: dict) -> float | None:
+    """A cell's estimated seconds as --plan gives it, where this machine has timed its step (after a
+    --plan); else None. Nothing is timed, so a run does not pay for it."""
+    try:
+        return cell_row(experiment, profile, cell, seed, data, generated, overrides, {}, timing=False)["estimate_s"]
+    except NotCalibrated:
+        return None
+
+
+def study_plan(experiment: dict, profile: str, cells: dict[str, dict], jobs: list[tuple[int, str]], data: str,
+               study_runs: Path, generated: Path, overrides: dict) -> pd.DataFrame:
+    """One row per DCGAN and cell that reproduce would train for `jobs` (pneumonia_tf.experiments.study_jobs),
+    in its order: seed, job, model, image_size, batch_size, train_images, val_images, epochs, estimate_s."""
+    rows, seeds_planned, loaded = [], set(), {}
+    split_cell = dcgan_split_cell(cells)
+    for seed, cell in jobs:
+        if uses_generated(cells[cell]) and seed not in seeds_planned:
+            seeds_planned.add(seed)
+            real_config = resolve({**cells[split_cell], **overrides, "seed": seed})
+            rows += dcgan_rows(experiment, profile, real_config, seed, generated / f"seed{seed}", loaded)
+        if not (study_runs / cell / str(seed) / "record.json").exists():
+            rows.append(cell_row(experiment, profile, cell, seed, data, generated / f"seed{seed}", overrides, loaded))
+    return pd.DataFrame(rows)
+
+
+def print_plan(table: pd.DataFrame, study: str, profile: str) -> None:
+    """The plan as a table and its total, on stdout."""
+    if table.empty:
+        print(f"{study} / {profile}: every cell has its record; nothing to run")
+        return
+    total = table["estimate_s"].sum()
+    print(f"{study} / {profile}: {int((table['model'] != 'dcgan').sum())} cell run(s) and "
+          f"{int((table['model'] == 'dcgan').sum())} DCGAN(s) to train, in this order; about {total / 60:.0f} min "
+          f"on this machine ({FIXED_CELL_S:.0f} s per cell outside fit; every epoch counted, early stopping can end "
+          f"a cell sooner)")
+    print(table.to_string(index=False))

@@ -1,0 +1,86 @@
+"""reproduce --plan: every job reproduce would train, in its order, with its images and an estimate from
+timings measured once per machine and cached."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import write_image
+
+import pneumonia_tf.plan as plan_module
+from pneumonia_tf.experiments import cell_configs, experiment_path, load_experiment, study_jobs
+from pneumonia_tf.reproduce import main, plan
+
+
+@pytest.fixture
+def fixed_steps(monkeypatch):
+    """Step timings of 0.1 s (train) and 0.05 s (predict), 0.2 s a DCGAN step: the listing without timing."""
+    monkeypatch.setattr(plan_module, "classifier_step_seconds", lambda config, timing=True: {"train": 0.1, "predict": 0.05})
+    monkeypatch.setattr(plan_module, "dcgan_step_seconds", lambda size, batch: 0.2)
+
+
+def test_plan_lists_every_cell_and_dcgan_in_the_order_reproduce_runs_them(tmp_path, fixed_steps, capsys):
+    cells = cell_configs(load_experiment(experiment_path("table1")), "smoke")
+    assert main(["table1", "--profile", "smoke", "--plan", "--runs", str(tmp_path / "runs"), "--seeds", "2",
+                 "--generated", str(tmp_path / "generated")]) == 0
+    printed = capsys.readouterr().out
+    assert f"{2 * len(cells)} cell run(s) and 4 DCGAN(s)" in printed  # every cell of both seeds, two DCGANs each
+    table = plan("table1", "smoke", seeds=2, runs=tmp_path / "runs", generated=tmp_path / "generated")
+    jobs = [(seed, job) for seed, job in zip(table["seed"], table["job"])]
+    assert [job for job in jobs if not job[1].startswith("dcgan")] == study_jobs(cells, 2)
+    for seed in (0, 1):  # each seed's DCGANs just before its first cell on their images
+        first = next(i for i, (s, job) in enumerate(jobs) if s == seed and job.endswith("-dcgan"))
+        assert jobs[first - 2:first] == [(seed, "dcgan NORMAL"), (seed, "dcgan PNEUMONIA")]
+    row = table.set_index(["seed", "job"]).loc[(0, "model1")]
+    steps, val_steps = -(-row["train_images"] // row["batch_size"]), -(-row["val_images"] // row["batch_size"])
+    assert row["train_images"] == 72 and row["epochs"] == 2  # synthetic:40's training split at 32 px
+    assert row["estimate_s"] == round(2 * (steps * 0.1 + val_steps * 0.05) + plan_module.FIXED_CELL_S)
+    for job in jobs:
+        assert f"{job[1]}" in printed
+
+
+def test_plan_leaves_out_what_has_a_record_and_dcgans_already_written(tmp_path, fixed_steps, capsys):
+    runs, generated = tmp_path / "runs", tmp_path / "generated"
+    (runs / "table1" / "smoke" / "model1" / "0").mkdir(parents=True)
+    (runs / "table1" / "smoke" / "model1" / "0" / "record.json").write_text("{}")
+    for class_name in ("NORMAL", "PNEUMONIA"):  # both DCGANs done: their 40 images each and a manifest
+        for i in range(40):
+            write_image(generated / "seed0" / class_name / f"gen_{i:05d}.png")
+        (generated / "seed0" / class_name / "manifest.json").write_text(json.dumps({"count": 40}))
+    table = plan("table1", "smoke", runs=runs, generated=generated)
+    cells = cell_configs(load_experiment(experiment_path("table1")), "smoke")
+    assert (0, "model1") not in set(zip(table["seed"], table["job"])) and len(table) == len(cells) - 1
+    assert not table["job"].str.startswith("dcgan").any()
+    assert table.set_index("job").loc["model1-dcgan", "train_images"] == 80  # the images written, counted
+
+
+def test_a_step_is_timed_once_per_machine_and_then_read_from_the_cache(monkeypatch):
+    from pneumonia_tf.config import resolve
+    config = resolve({"model": "model1", "image_size": 32, "batch_size": 8, "data": "synthetic:8"})
+    first = plan_module.classifier_step_seconds(config)
+    assert 0 < first["predict"] and 0 < first["train"] < 60
+    monkeypatch.setattr(plan_module, "_timed", lambda *args: pytest.fail("timed again"))
+    assert plan_module.classifier_step_seconds(config) == first
+    with pytest.raises(pytest.fail.Exception, match="timed again"):  # another batch is another entry
+        plan_module.classifier_step_seconds({**config, "batch_size": 16})
+
+
+def test_a_run_records_the_plans_estimate_only_where_the_machine_was_calibrated(tmp_path, monkeypatch):
+    """reproduce writes estimate.json as a cell starts when its step was timed (by a --plan), without
+    timing anything itself; the report sets it beside the wall time."""
+    from pneumonia_tf.report import provenance
+    from pneumonia_tf.study_runs import ESTIMATE, Cell
+    experiment = load_experiment(experiment_path("seed000"))
+    args = (experiment, "smoke", "cnn", 0, "synthetic:40", tmp_path / "generated", {})
+    real_timing = plan_module._timed
+    monkeypatch.setattr(plan_module, "_timed", lambda *a: pytest.fail("a run timed a step"))
+    assert plan_module.estimate_if_calibrated(*args) is None
+    monkeypatch.setattr(plan_module, "_timed", real_timing)
+    planned = int(plan("seed000", "smoke", runs=tmp_path / "runs").set_index("job").loc["cnn", "estimate_s"])
+    monkeypatch.setattr(plan_module, "_timed", lambda *a: pytest.fail("a run timed a step"))
+    assert plan_module.estimate_if_calibrated(*args) == planned
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / ESTIMATE).write_text(json.dumps({"estimate_s": planned}))
+    page = provenance({"cnn": Cell("cnn", [folder], [{"seed": 0, "wall_time_s": 12.5}], [None])})["table"]
+    assert "planned (s)" in page and f"<td>{planned}</td>" in page and "<td>12.5</td>" in page
