@@ -1,7 +1,7 @@
 """Reproduce a study: every cell of experiments/<study>.toml, for each seed, into the run registry.
 
 python -m pneumonia_tf.reproduce STUDY [--profile smoke|quick|paper] [--data PATH] [--seeds N] [--runs runs/]
-    [--shard I/N | --shard auto [--shard-count N]] [--plan]
+    [--shard I/N | --shard auto [--shard-count N]] [--jobs N] [--plan]
 
 Each cell writes runs/<study>/<profile>/<cell>/<seed>/ (a training run folder with record.json). A cell
 with a record is finished and skipped, so a killed reproduction picks up where it stopped. Studies with
@@ -14,11 +14,15 @@ Studies whose paper shows Grad-CAM or CAM ([explain]) get each run's maps and sc
 sharing runs/ and generated/ reproduce a study together; rerun a killed shard to finish its cells.
 --shard auto reads I and N from a Slurm job array or a Kubernetes Indexed Job (with --shard-count N).
 Each seed's DCGANs are trained once, by whichever shard needs them first, under a lock the others wait on.
+--jobs N trains N cells at once on this machine, N processes with a share of the cores each, sharing
+runs/ and generated/ as shards do (pneumonia_tf.jobs).
 --plan prints what would be trained, in order, with each job's images, epochs and estimated wall time on
 this machine (pneumonia_tf.plan), and stops.
 """
 from __future__ import annotations
 
+import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -35,6 +39,7 @@ from pneumonia_tf.data import synthetic
 from pneumonia_tf.data.cache import exclusive
 from pneumonia_tf.distribute import STRATEGIES
 from pneumonia_tf.errors import UserError
+from pneumonia_tf.jobs import run_children
 from pneumonia_tf.plan import estimate_if_calibrated, print_plan, study_plan
 from pneumonia_tf.config import parse_assignment, resolve
 from pneumonia_tf.experiments import (cell_config, cell_configs, dcgan_settings, dcgan_split_cell, experiment_path,
@@ -149,17 +154,33 @@ def plan(study: str, profile: str = "smoke", data: str | None = None, seeds: int
                       overrides or {})
 
 
+@contextlib.contextmanager
+def cell_log(out: Path | None):
+    """Python's stdout and stderr (Keras's progress, warnings) appended to out/log.txt while a cell runs
+    (a child of --jobs); out None: unchanged. The package's log lines still reach the terminal."""
+    if out is None:
+        yield
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "log.txt", "a") as log_file, contextlib.redirect_stdout(log_file), \
+            contextlib.redirect_stderr(log_file):
+        yield
+
+
 def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds: int = 1,
               runs: Path = Path("runs"), generated: Path | None = None, verbose: int | str = "auto",
-              shard: tuple[int, int] = (1, 1), overrides: dict | None = None) -> list[Path]:
+              shard: tuple[int, int] = (1, 1), overrides: dict | None = None,
+              job: tuple[int, int] = (1, 1)) -> list[Path]:
     """Run every (seed, cell) of `study` in `shard` (I, N) that has no record yet; returns the record
-    paths. Shard I of N takes items I-1, I-1+N, ... of the list by seed, then cell. `overrides` (training
-    config keys, e.g. strategy or decoded_cache) apply to every cell; decoded_cache to the DCGANs too.
-    After each cell trained, one line: cells done of those to train, elapsed, and the time to go at
-    the mean rate so far."""
+    paths. Shard I of N takes items I-1, I-1+N, ... of the list by seed, then cell; job (J, M), one of
+    reproduce --jobs M's children, the J-th of M parts of those (its cells' output goes to log.txt in
+    their run folders). `overrides` (training config keys, e.g. strategy or decoded_cache) apply to
+    every cell; decoded_cache to the DCGANs too. After each cell trained, one line: cells done of
+    those to train, elapsed, and the time to go at the mean rate so far."""
     overrides = overrides or {}
     experiment, cells, data, study_runs, generated = _study(study, profile, data, runs, generated)
-    jobs = study_jobs(cells, seeds, shard)
+    jobs = study_jobs(cells, seeds, shard, job)
+    child = job[1] > 1
     needs_dcgan = lambda cell: uses_generated(cells[cell])  # noqa: E731
     real_cell = dcgan_split_cell(cells)
     real_config = lambda seed: resolve({**cells[real_cell], **overrides, "seed": seed})  # noqa: E731
@@ -168,8 +189,9 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
     records = []
     for seed, cell in jobs:
         if needs_dcgan(cell):  # once per seed; later calls find it done
-            run_dcgans(experiment, profile, real_config(seed), generated / f"seed{seed}",
-                       study_runs / "dcgan" / str(seed))
+            with cell_log(study_runs / "dcgan" / str(seed) if child else None):
+                run_dcgans(experiment, profile, real_config(seed), generated / f"seed{seed}",
+                           study_runs / "dcgan" / str(seed))
         config = {**cell_config(experiment, profile, cell, data, generated / f"seed{seed}"), **overrides, "seed": seed}
         out = study_runs / cell / str(seed)
         fresh = not (out / "record.json").exists()
@@ -179,9 +201,10 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
                                               overrides)
             if estimate is not None:  # the report sets it beside the wall time
                 write_json(out / ESTIMATE, {"estimate_s": estimate})
-        record = train(config, out, verbose=verbose)
-        if "explain" in experiment and "worker" not in record:  # the paper shows Grad-CAM or CAM
-            explain(out, **explain_settings(experiment, profile))
+        with cell_log(out if child else None):
+            record = train(config, out, verbose=2 if child else verbose)  # a child: one line per epoch
+            if "explain" in experiment and "worker" not in record:  # the paper shows Grad-CAM or CAM
+                explain(out, **explain_settings(experiment, profile))
         if fresh:
             trained += 1
             elapsed = time.time() - started
@@ -213,6 +236,9 @@ def main(argv) -> int:
     parser.add_argument("--strategy", choices=STRATEGIES, help="train every cell with this tf.distribute strategy")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="a training config key for every cell (JSON values), e.g. decoded_cache=false")
+    parser.add_argument("--jobs", type=int, default=1, help="N: train N cells at once on this machine, each in a "
+                                                              "process with its share of the cores (default 1)")
+    parser.add_argument("--job", default="1/1", help=argparse.SUPPRESS)  # J/M: one child of --jobs M
     parser.add_argument("--plan", action="store_true", help="print what would be trained and an estimate of how long "
                                                              "it takes on this machine, then stop")
     args = parser.parse_args(argv)
@@ -221,12 +247,37 @@ def main(argv) -> int:
         overrides["strategy"] = args.strategy
     common = dict(shard=shard_from_environment(os.environ, args.shard_count) if args.shard == "auto"
                   else parse_shard(args.shard), overrides=overrides)
+    if args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs}: expected a number of processes, 1 or more")
     if args.plan:
         print_plan(plan(args.study, args.profile, args.data, args.seeds, args.runs, args.generated, **common),
                    args.study, args.profile)
+        if args.jobs > 1:
+            print(f"with --jobs {args.jobs} the cells run {args.jobs} at once, each on its share of the cores; the "
+                  f"estimates above are for one at a time on every core")
         return 0
-    reproduce(args.study, args.profile, args.data, args.seeds, args.runs, args.generated, **common)
+    if args.jobs > 1:
+        experiment, cells, _, study_runs, _ = _study(args.study, args.profile, args.data, args.runs, args.generated)
+        to_train = sum(not (study_runs / cell / str(seed) / "record.json").exists()
+                       for seed, cell in study_jobs(cells, args.seeds, common["shard"]))
+        return run_children(without_option(argv, "--jobs"), args.jobs, study_runs / "jobs", to_train,
+                            f"{experiment['study']} / {args.profile}")
+    reproduce(args.study, args.profile, args.data, args.seeds, args.runs, args.generated, **common,
+              job=parse_shard(args.job))
     return 0
+
+
+def without_option(argv: list[str], name: str) -> list[str]:
+    """argv without `name VALUE` or `name=VALUE`."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == name:
+            skip = True
+        elif not item.startswith(name + "="):
+            out.append(item)
+    return out
 
 
 if __name__ == "__main__":

@@ -135,22 +135,59 @@ def test_a_killed_lock_holder_blocks_nobody(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_shards_of_the_smoke_table1_produce_every_cell_once(tmp_path):
+def test_two_shards_the_first_in_two_jobs_produce_every_cell_of_the_smoke_table1_once(tmp_path):
+    """Shard 1/2 with --jobs 2 (two children) and shard 2/2 at once, on shared runs/ and generated/:
+    every cell and each DCGAN once, each shard's progress to its last cell, the children's cells with
+    their own log.txt, and a table that passes --check."""
     command = [sys.executable, "-m", "pneumonia_tf.reproduce", "table1", "--profile", "smoke",
                "--runs", str(tmp_path / "runs"), "--generated", str(tmp_path / "generated")]
-    outputs = run_together([([*command, "--shard", f"{i}/2"], env(tmp_path / "cache")) for i in (1, 2)],
-                           timeout=900, cwd=tmp_path)
+    outputs = run_together([([*command, "--shard", "1/2", "--jobs", "2"], env(tmp_path / "cache")),
+                            ([*command, "--shard", "2/2"], env(tmp_path / "cache"))], timeout=1200, cwd=tmp_path)
     from pneumonia_tf.experiments import cell_configs, experiment_path, load_experiment
     cells = len(cell_configs(load_experiment(experiment_path("table1")), "smoke"))
-    started = [line for output in outputs for line in output.splitlines() if line.startswith("=== table1")]
+    lines = [line.split("] ", 1)[-1] if line.startswith("[job") else line
+             for output in outputs for line in output.splitlines()]
+    started = [line for line in lines if line.startswith("=== table1")]
     assert len(started) == len(set(started)) == cells + 2  # every cell and the two DCGANs, each once
-    for output in outputs:  # the study-level progress line of each shard, its last cell included
-        assert f"{cells // 2} of {cells // 2} cells done" in output, output[-2000:]
-    records = sorted((tmp_path / "runs" / "table1" / "smoke").glob("*/0/record.json"))
+    assert f"{cells // 2} of {cells // 2} cells done with 2 jobs" in outputs[0], outputs[0][-2000:]
+    assert f"{cells // 2} of {cells // 2} cells done," in outputs[1], outputs[1][-2000:]
+    study = tmp_path / "runs" / "table1" / "smoke"
+    records = sorted(study.glob("*/0/record.json"))
     assert len(records) == cells
+    logs = [path for path in study.glob("*/0/log.txt") if path.parts[-3] != "dcgan"]  # (and the DCGANs' if a child trained them)
+    assert len(logs) == cells // 2  # the children's cells: Keras's output
+    assert sorted(path.name for path in (study / "jobs").iterdir()) == ["job-1-of-2.log", "job-2-of-2.log"]
     from pneumonia_tf.results import main as results_main
     assert results_main(["table1", "--profile", "smoke", "--runs", str(tmp_path / "runs"),
                          "--out", str(tmp_path / "results"), "--check"]) == 0
+
+
+def test_the_jobs_of_a_shard_split_exactly_its_cells():
+    from pneumonia_tf.experiments import cell_configs, experiment_path, load_experiment, study_jobs
+    cells = cell_configs(load_experiment(experiment_path("table1")), "smoke")
+    for shard in ((1, 1), (1, 2), (2, 2), (3, 5)):
+        parts = [study_jobs(cells, 3, shard, (number, 3)) for number in (1, 2, 3)]
+        assert sorted(sum(parts, [])) == sorted(study_jobs(cells, 3, shard))  # all of the shard's, each once
+        assert sum(map(len, parts)) == len(study_jobs(cells, 3, shard))
+
+
+def test_a_child_of_jobs_gets_its_share_of_the_cores_and_the_rest_of_the_command():
+    from pneumonia_tf.jobs import thread_environment
+    from pneumonia_tf.reproduce import without_option
+    assert thread_environment(2, cores=8) == {"TF_NUM_INTRAOP_THREADS": "4", "TF_NUM_INTEROP_THREADS": "1",
+                                              "PNEUMONIA_TF_DATA_THREADS": "4"}
+    assert thread_environment(3, cores=2)["TF_NUM_INTRAOP_THREADS"] == "1"
+    assert without_option(["table1", "--jobs", "2", "--seeds", "2", "--jobs=3"], "--jobs") == ["table1", "--seeds", "2"]
+
+
+def test_a_dataset_in_a_child_of_jobs_runs_on_its_private_thread_pool(monkeypatch):
+    import tensorflow as tf
+
+    from pneumonia_tf.data.pipeline import DATA_THREADS, with_thread_limit
+    assert with_thread_limit(tf.data.Dataset.range(3)).options().threading.private_threadpool_size is None
+    monkeypatch.setenv(DATA_THREADS, "1")
+    limited = with_thread_limit(tf.data.Dataset.range(3))
+    assert limited.options().threading.private_threadpool_size == 1 and list(limited.as_numpy_iterator()) == [0, 1, 2]
 
 
 def test_a_restarted_worker_whose_training_finished_does_not_evaluate(tmp_path, monkeypatch):
@@ -164,3 +201,45 @@ def test_a_restarted_worker_whose_training_finished_does_not_evaluate(tmp_path, 
     result = train(dict(model="model1", data="synthetic:24", image_size=32, epochs=1), tmp_path / "run", verbose=0)
     assert result == {"worker": "worker-1", "scratch": str(scratch)}
     assert not (scratch / "record.json").exists() and not (tmp_path / "run" / "record.json").exists()
+
+
+@pytest.mark.slow
+def test_a_killed_jobs_run_leaves_nothing_training_and_the_next_call_finishes_it(tmp_path):
+    """Killing `reproduce --jobs 2` while both children train ends the children too (no process of the
+    run is left); the same command then trains what has no record, and every cell ends with one."""
+    from tests.test_results import TINY
+    experiment = tmp_path / "tiny.toml"
+    experiment.write_text(TINY)
+    command = [sys.executable, "-m", "pneumonia_tf.reproduce", str(experiment), "--profile", "smoke", "--runs",
+               str(tmp_path / "runs"), "--jobs", "2", "--set", "epochs=20"]
+    parent = subprocess.Popen(command, env=env(tmp_path / "cache"), cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    started, deadline = [], time.time() + 300
+    try:
+        for line in parent.stdout:  # both children have started a cell
+            started += [line] if line.startswith("[job") and "=== tiny" in line else []
+            if len(started) == 2 or time.time() > deadline:
+                break
+    finally:
+        parent.kill()
+        parent.wait()
+    assert len(started) == 2, started
+
+    def processes_of_the_run() -> list[str]:
+        found = []
+        for folder in Path("/proc").glob("[0-9]*"):
+            try:
+                line = (folder / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            found += [line] if str(tmp_path / "runs") in line else []
+        return found
+    for _ in range(60):  # SIGTERM from the parent's death, then the children's own shutdown
+        if not processes_of_the_run():
+            break
+        time.sleep(1)
+    assert not processes_of_the_run()
+    study = tmp_path / "runs" / "tiny" / "smoke"
+    assert len(list(study.glob("*/0/record.json"))) < 3  # killed before the end
+    run_together([(command, env(tmp_path / "cache"))], timeout=600, cwd=tmp_path)
+    assert len(list(study.glob("*/0/record.json"))) == 3

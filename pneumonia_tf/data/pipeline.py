@@ -12,6 +12,7 @@ seed gives the same batches and the same augmentations, epoch after epoch.
 from __future__ import annotations
 
 import hashlib
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -26,6 +27,7 @@ from pneumonia_tf.errors import UserError
 from pneumonia_tf.models.registry import imagenet_models, spec
 
 AUTOTUNE = tf.data.AUTOTUNE
+DATA_THREADS = "PNEUMONIA_TF_DATA_THREADS"  # set by reproduce --jobs: tf.data's private pool size in a child
 NORMALIZATIONS = ("unit", "symmetric", "standardize", *imagenet_models())
 
 
@@ -127,7 +129,18 @@ def make_dataset(paths, labels, *, image_size: int, channels: int = 1, batch_siz
     if stored != channels:  # gray: every channel is equal, so augmenting one and repeating it is the same
         normalize = lambda x, one_channel=normalize: one_channel(tf.repeat(x, channels, axis=-1))  # noqa: E731
     ds = ds.map(lambda x, y: (normalize(x), y), num_parallel_calls=AUTOTUNE)
-    return ds.prefetch(AUTOTUNE)
+    return with_thread_limit(ds).prefetch(AUTOTUNE)
+
+
+def with_thread_limit(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """`ds` on a private thread pool of $PNEUMONIA_TF_DATA_THREADS threads where it is set (a child of
+    reproduce --jobs N, limited to its share of the cores), else unchanged."""
+    threads = int(os.environ.get(DATA_THREADS, 0))
+    if threads <= 0:
+        return ds
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = threads
+    return ds.with_options(options)
 
 
 def _class_augmentations(class_augmentation: dict | None) -> list[tuple[int, dict]]:

@@ -1,0 +1,85 @@
+"""N cells at once on one machine (reproduce --jobs N): N child processes of the same command, each
+with its share of the cores, each running the J-th of N disjoint parts of this shard's (seed, cell)
+list (`--job J/N`).
+
+The children share the run registry, generated/ and the caches exactly as shards do: a cell with a
+record is skipped, a seed's DCGANs are trained once under their lock, a cell a killed child left
+without a record is trained by the next call. A child dies with its parent (Linux: PR_SET_PDEATHSIG),
+so a killed reproduction leaves nothing training behind. Each child's whole output goes to
+<study runs>/jobs/job-J-of-N.log and each cell's Keras output to log.txt in its run folder; the
+terminal gets each child's started and finished cells and one study-level progress line per cell.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from pneumonia_tf.data.pipeline import DATA_THREADS
+
+PR_SET_PDEATHSIG = 1
+
+
+def thread_environment(jobs: int, cores: int | None = None) -> dict[str, str]:
+    """The environment limiting one of `jobs` children to its share of the cores: TensorFlow's
+    intra-op threads (the share), inter-op threads (one) and tf.data's private pool (the share)."""
+    share = str(max(1, (cores or os.cpu_count() or 1) // jobs))
+    return {"TF_NUM_INTRAOP_THREADS": share, "TF_NUM_INTEROP_THREADS": "1", DATA_THREADS: share}
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux: the children outlive a killed parent
+        pass
+
+
+def run_children(argv: list[str], jobs: int, log_folder: Path, to_train: int, title: str) -> int:
+    """Run `python -m pneumonia_tf.reproduce *argv --job J/N` for J = 1..N at once; returns 0 when every
+    child ended with 0, else the first non-zero exit code. `to_train`: the cells still to train, for
+    the progress line."""
+    log_folder.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, **thread_environment(jobs), "PYTHONUNBUFFERED": "1"}
+    started, done, lock = time.time(), [0], threading.Lock()
+
+    def relay(child: subprocess.Popen, number: int, log_path: Path) -> None:
+        with open(log_path, "a") as log_file:
+            for line in child.stdout:
+                log_file.write(line)
+                log_file.flush()
+                if line.startswith(("===", "error:", "Traceback")):
+                    print(f"[job {number}] {line}", end="", flush=True)
+                elif line.startswith("---"):  # a child finished a cell
+                    with lock:
+                        done[0] += 1
+                        elapsed = time.time() - started
+                        print(f"--- {title}: {done[0]} of {to_train} cells done with {jobs} jobs, {elapsed / 60:.1f} "
+                              f"min elapsed, about {elapsed / done[0] * max(0, to_train - done[0]) / 60:.0f} min to go",
+                              flush=True)
+
+    children, relays = [], []
+    try:
+        for number in range(1, jobs + 1):
+            child = subprocess.Popen([sys.executable, "-m", "pneumonia_tf.reproduce", *argv, "--job", f"{number}/{jobs}"],
+                                     env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     preexec_fn=_die_with_parent)
+            children.append(child)
+            relays.append(threading.Thread(target=relay, args=(child, number, log_folder / f"job-{number}-of-{jobs}.log")))
+            relays[-1].start()
+        codes = [child.wait() for child in children]
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for thread in relays:
+            thread.join()
+    for number, code in enumerate(codes, 1):
+        if code:
+            print(f"[job {number}] ended with exit code {code}; its log: {log_folder / f'job-{number}-of-{jobs}.log'}",
+                  file=sys.stderr)
+    return next((code for code in codes if code), 0)
