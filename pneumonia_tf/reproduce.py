@@ -43,8 +43,8 @@ from pneumonia_tf.jobs import run_children
 from pneumonia_tf.plan import estimate_if_calibrated, print_plan, study_plan
 from pneumonia_tf.config import parse_assignment, resolve
 from pneumonia_tf.experiments import (cell_config, cell_configs, dcgan_settings, dcgan_split_cell, experiment_path,
-                                      explain_settings,
-                                      generated_folder, load_experiment, studies, study_jobs, uses_generated)
+                                      explain_settings, generated_folder, load_experiment, studies, study_jobs,
+                                      uses_generated)
 from pneumonia_tf.records import atomic_write, read_json, write_json
 from pneumonia_tf.study_runs import ESTIMATE
 from pneumonia_tf.train import train

@@ -84,10 +84,11 @@ def test_scorecam_batched_equals_one_forward_per_channel_per_image():
     np.testing.assert_allclose(batched, loop, atol=1e-5)
 
 
-# With Score-CAM's 512-2048 channels the ResNets and ImageNet families take a minute or more each: they
-# run with the slow tests (CI runs both).
-FAMILIES = ["model3", *[pytest.param(name, marks=pytest.mark.slow)
-                        for name in ("resnet18_1ch", "vgg16", "resnet50v2", "densenet201")]]
+# With Score-CAM's 512-2048 channels the ResNets and ImageNet families take 0.5-8 minutes each (measured:
+# resnet18_1ch 26-30 s, vgg16 85-95 s, resnet50v2 157-165 s, densenet201 414-488 s): they run with the
+# slow tests, the last two after every other slow test when CI's time is short.
+FAMILIES = ["model3", *[pytest.param(name, marks=pytest.mark.slow) for name in ("resnet18_1ch", "vgg16")],
+            *[pytest.param(name, marks=[pytest.mark.slow, pytest.mark.costly]) for name in ("resnet50v2", "densenet201")]]
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
