@@ -203,6 +203,7 @@ class OptimizerState(keras.callbacks.Callback):
             raise Interrupt
 
 
+@pytest.mark.slow  # 35-45 s on 2 cores: with the slow tests, to keep the default run under 10 minutes
 @pytest.mark.filterwarnings("error::UserWarning")  # e.g. "Skipping variable loading for optimizer"
 def test_resume_past_the_unfreeze_epoch_restores_the_unfrozen_optimizer(tmp_path):
     config = dict(SMOKE, model="vgg16", weights="none", model_options={"dense": 16}, augmentation={},

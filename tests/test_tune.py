@@ -18,6 +18,7 @@ from pneumonia_tf.data.index import DataError
 TINY = dict(family="cnn", tuner_name="random", max_trials=2, data="synthetic:24", image_size=32, epochs=2)
 
 
+@pytest.mark.slow  # 35-45 s on 2 cores: with the slow tests, to keep the default run under 10 minutes
 def test_random_search_completes_both_trials_and_writes_tables_and_best_config(tmp_path):
     table = tune.search(out=tmp_path, **TINY)
     assert table["status"].tolist() == ["COMPLETED", "COMPLETED"]  # FAILED here = the tensorboard trap
@@ -38,6 +39,7 @@ def test_random_search_completes_both_trials_and_writes_tables_and_best_config(t
                  "--out", str(tmp_path / "best_run")]) == 0
 
 
+@pytest.mark.slow  # 35-45 s on 2 cores: with the slow tests, to keep the default run under 10 minutes
 def test_stored_search_needs_resume_or_overwrite_and_must_match(tmp_path):
     tune.search(out=tmp_path, **{**TINY, "max_trials": 1})
     with pytest.raises(DataError, match="pass --resume to continue it or --overwrite"):
