@@ -31,9 +31,11 @@ from pneumonia_tf import CLASSES
 from pneumonia_tf.config import resolve
 from pneumonia_tf.data.cache import cache_dir, exclusive
 from pneumonia_tf.data.sources import load
+from pneumonia_tf.dcgan.run import has_images
 from pneumonia_tf.experiments import cell_config, dcgan_settings, dcgan_split_cell, uses_generated
 from pneumonia_tf.inputs import load_data
 from pneumonia_tf.records import atomic_write, package_versions
+from pneumonia_tf.study_runs import unfinished
 
 # A cell's cost outside fit, in seconds: measured on the quick table1 at 64 px (models 1-3, seed 0: 40-80 s
 # from the process start to config.json, the first step, and after fit for evaluation and figures).
@@ -95,7 +97,8 @@ def classifier_step_seconds(config: dict, timing: bool = True) -> dict:
     size, channels, batch = config["image_size"], config["channels"], config["batch_size"]
     key = json.dumps({"model": config["model"], "options": config["model_options"], "size": size,
                       "channels": channels, "batch": batch, "precision": config["mixed_precision"],
-                      "optimizer": config["optimizer"], "jit_compile": config["jit_compile"]}, sort_keys=True)
+                      "optimizer": config["optimizer"], "jit_compile": config["jit_compile"],
+                      "deterministic": config["deterministic"]}, sort_keys=True)  # what measure() sets
 
     def measure() -> dict:
         rng = np.random.default_rng(0)
@@ -164,8 +167,7 @@ def dcgan_rows(experiment: dict, profile: str, real_config: dict, seed: int, gen
     size, batch, epochs = settings["image_size"], settings["batch_size"], settings["epochs"]
     rows, train = [], _loaded(real_config, loaded).split("train")
     for label, class_name in enumerate(CLASSES):
-        manifest = generated / class_name / "manifest.json"
-        if manifest.exists() and json.loads(manifest.read_text())["count"] >= settings["num_images"]:
+        if has_images(generated / class_name, settings["num_images"]):
             continue
         images = min(int((train["label"] == label).sum()), settings.get("max_real_images") or math.inf)
         rows.append({"seed": seed, "job": f"dcgan {class_name}", "model": "dcgan", "image_size": size,
@@ -189,13 +191,13 @@ def study_plan(experiment: dict, profile: str, cells: dict[str, dict], jobs: lis
     """One row per DCGAN and cell that reproduce would train for `jobs` (pneumonia_tf.experiments.study_jobs),
     in its order: seed, job, model, image_size, batch_size, train_images, val_images, epochs, estimate_s."""
     rows, seeds_planned, loaded = [], set(), {}
-    split_cell = dcgan_split_cell(cells)
+    split_cell, to_train = dcgan_split_cell(cells), set(unfinished(study_runs, jobs))
     for seed, cell in jobs:
         if uses_generated(cells[cell]) and seed not in seeds_planned:
             seeds_planned.add(seed)
             real_config = resolve({**cells[split_cell], **overrides, "seed": seed})
             rows += dcgan_rows(experiment, profile, real_config, seed, generated / f"seed{seed}", loaded)
-        if not (study_runs / cell / str(seed) / "record.json").exists():
+        if (seed, cell) in to_train:
             rows.append(cell_row(experiment, profile, cell, seed, data, generated / f"seed{seed}", overrides, loaded))
     return pd.DataFrame(rows)
 

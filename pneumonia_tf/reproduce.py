@@ -34,7 +34,7 @@ from PIL import Image
 
 from pneumonia_tf import CLASSES, cli
 from pneumonia_tf.cam.explain import explain
-from pneumonia_tf.dcgan.run import quality_report, real_images, trained_gan, write_images, write_manifest
+from pneumonia_tf.dcgan.run import has_images, quality_report, real_images, trained_gan, write_images, write_manifest
 from pneumonia_tf.data import synthetic
 from pneumonia_tf.data.cache import exclusive
 from pneumonia_tf.distribute import STRATEGIES
@@ -46,7 +46,7 @@ from pneumonia_tf.experiments import (cell_config, cell_configs, dcgan_settings,
                                       explain_settings, generated_folder, load_experiment, studies, study_jobs,
                                       uses_generated)
 from pneumonia_tf.records import atomic_write, read_json, write_json
-from pneumonia_tf.study_runs import ESTIMATE
+from pneumonia_tf.study_runs import ESTIMATE, unfinished
 from pneumonia_tf.train import train
 
 log = logging.getLogger("pneumonia_tf.reproduce")  # not __name__: run by python -m, this module is "__main__"
@@ -66,8 +66,7 @@ def _run_dcgans(experiment: dict, profile: str, config: dict, out: Path, runs: P
     settings = dcgan_settings(experiment, profile)
     size, count, seed = settings["image_size"], settings["num_images"], config["seed"]
     for class_name in CLASSES:
-        manifest = out / class_name / "manifest.json"
-        if manifest.exists() and read_json(manifest)["count"] >= count:
+        if has_images(out / class_name, count):
             continue
         log.info(f"=== {experiment['study']} / {profile} / dcgan / seed {seed} / {class_name}")
         run_dir = runs / class_name
@@ -184,7 +183,7 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
     needs_dcgan = lambda cell: uses_generated(cells[cell])  # noqa: E731
     real_cell = dcgan_split_cell(cells)
     real_config = lambda seed: resolve({**cells[real_cell], **overrides, "seed": seed})  # noqa: E731
-    to_train = sum(not (study_runs / cell / str(seed) / "record.json").exists() for seed, cell in jobs)
+    to_train = len(unfinished(study_runs, jobs))
     started, trained = time.time(), 0
     records = []
     for seed, cell in jobs:
@@ -258,8 +257,7 @@ def main(argv) -> int:
         return 0
     if args.jobs > 1:
         experiment, cells, _, study_runs, _ = _study(args.study, args.profile, args.data, args.runs, args.generated)
-        to_train = sum(not (study_runs / cell / str(seed) / "record.json").exists()
-                       for seed, cell in study_jobs(cells, args.seeds, common["shard"]))
+        to_train = len(unfinished(study_runs, study_jobs(cells, args.seeds, common["shard"])))
         return run_children(without_option(argv, "--jobs"), args.jobs, study_runs / "jobs", to_train,
                             f"{experiment['study']} / {args.profile}")
     reproduce(args.study, args.profile, args.data, args.seeds, args.runs, args.generated, **common,

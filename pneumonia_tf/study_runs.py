@@ -20,6 +20,11 @@ DCGAN = "dcgan"  # the DCGANs' folder among the cells
 ESTIMATE = "estimate.json"  # in a run folder: {"estimate_s": reproduce --plan's estimate}, written as it starts
 
 
+def unfinished(study_runs: Path, jobs: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The (seed, cell) pairs of `jobs` whose run folder study_runs/<cell>/<seed>/ has no record.json yet."""
+    return [(seed, cell) for seed, cell in jobs if not (study_runs / cell / str(seed) / "record.json").exists()]
+
+
 @dataclass
 class Cell:
     """One cell's finished seeds, by seed: folders, records, predictions tables (None where a run

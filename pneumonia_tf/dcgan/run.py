@@ -146,6 +146,12 @@ def write_images(images: np.ndarray, folder: Path, prefix: str = "gen") -> list[
     return sorted(folder.glob("*.png"))
 
 
+def has_images(folder: Path, count: int) -> bool:
+    """Does folder (one class's generated images) hold a manifest of at least `count` images?"""
+    manifest = folder / "manifest.json"
+    return manifest.exists() and read_json(manifest)["count"] >= count
+
+
 def write_manifest(folder: Path, class_name: str, written: list[Path], run_dir: Path, *, image_size: int,
                    channels: int, seed: int, data: str, split: dict | None = None, quality: dict | None = None) -> Path:
     """folder/manifest.json, the one description of a folder of generated images (the DCGAN command and
