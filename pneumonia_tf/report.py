@@ -140,17 +140,22 @@ def dcgan_sections(study_runs: Path) -> list[dict]:
 
 
 def provenance(cells: dict[str, Cell]) -> dict:
-    """Commit(s), package versions, seeds, wall time and the plan's estimate (reproduce --plan; empty
-    where this machine was not calibrated when the run started) per cell and seed."""
+    """Commit(s), package versions, seeds, wall time, the plan's estimate (reproduce --plan; empty
+    where this machine was not calibrated when the run started), the seconds of train()'s steps
+    (data, build, fit, evaluate) and of the maps (cam/, after the record) per cell and seed."""
     rows, commits, versions = [], set(), {}
     for name, cell in cells.items():
         for record, folder in zip(cell.records, cell.folders):
             commits.add(str(record.get("git_commit")))
             versions = versions or record.get("versions", {})
             estimate = read_json(folder / ESTIMATE)["estimate_s"] if (folder / ESTIMATE).exists() else None
+            steps = {f"{step} (s)": seconds for step, seconds in record.get("timings_s", {}).items()}
+            cam = folder / "cam" / "score.json"
+            cam_s = sum(read_json(cam).get("timings_s", {}).values()) if cam.exists() else None
             rows.append({"cell": name, "seed": record.get("seed"), "split seed": record.get("split", {}).get("split_seed"),
                          "epochs": record.get("epochs_trained"), "wall time (s)": record.get("wall_time_s"),
-                         "planned (s)": estimate, "commit": str(record.get("git_commit"))[:12]})
+                         "planned (s)": estimate, **steps, "maps (s)": cam_s or None,
+                         "commit": str(record.get("git_commit"))[:12]})
     return {"commits": sorted(commits), "versions": versions,
             "table": pd.DataFrame(rows).to_html(index=False, border=0) if rows else ""}
 

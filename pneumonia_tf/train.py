@@ -30,7 +30,7 @@ from pneumonia_tf.errors import UserError
 from pneumonia_tf.evaluate import evaluate, format_metrics, predict
 from pneumonia_tf.experiments import cell_config, load_experiment
 from pneumonia_tf.inputs import build_model, datasets_for, split_record
-from pneumonia_tf.records import atomic_write, provenance, read_json, write_json
+from pneumonia_tf.records import atomic_write, provenance, read_json, timed, write_json
 from pneumonia_tf.run_folder import open_run
 from pneumonia_tf.fit_setup import class_weights, compile_model, optimizer_from_config, process_state, training_inputs
 
@@ -157,9 +157,11 @@ def evaluate_saved(config: dict, inputs, out: Path) -> dict:
                     config["select_on"])
 
 
-def write_record(config: dict, inputs, summary: dict, weights, result: dict, out: Path, start: float) -> dict:
+def write_record(config: dict, inputs, summary: dict, weights, result: dict, out: Path, start: float,
+                 timings: dict) -> dict:
     """record.json (written last: a run with one is finished): config, seed, provenance, data and split,
-    what was trained on, the history and stage 2, the test metrics, the wall time; returns it."""
+    what was trained on, the history and stage 2, the test metrics, the wall time and its `timings`
+    (seconds per step of train()); returns it."""
     data = inputs.data
     history = pd.read_csv(out / "history.csv").drop_duplicates("epoch", keep="last")
     atomic_write(out / "history.csv", history.to_csv(index=False))
@@ -172,7 +174,7 @@ def write_record(config: dict, inputs, summary: dict, weights, result: dict, out
               "mean_std": data.mean_std if config["normalization"] == "standardize" else None,
               "epochs_trained": int(len(history)), "stage2": stage2_record(config, len(history)),
               "history": history.to_dict(orient="records"), "test": result,
-              "wall_time_s": round(time.time() - start, 1)}
+              "wall_time_s": round(time.time() - start, 1), "timings_s": timings}
     write_json(out / "record.json", record)
     if data.synthetic:
         synthetic.announce()
@@ -199,23 +201,27 @@ def train(config: dict, out: str | Path, force: bool = False, verbose: int | str
         return open_run(run_dir).record
     strategy = get_strategy(config["strategy"])  # before any other TensorFlow work (collective ops)
     out = prepare_run_folder(run_dir, strategy, force)
-    start = time.time()
+    start, timings = time.time(), {}
     with process_state(config["seed"], config["deterministic"], config["mixed_precision"]):
-        inputs = datasets_for(config)
-        write_json(out / "config.json", config)
-        summary = inputs.data.summary()
-        write_json(out / "data_summary.json", summary)
+        with timed(timings, "data"):
+            inputs = datasets_for(config)
+            write_json(out / "config.json", config)
+            summary = inputs.data.summary()
+            write_json(out / "data_summary.json", summary)
         # from the labels actually trained on (train_data / extra_train images included)
         weights = class_weights(inputs.train_frame["label"]) if config["class_weight"] else None
         if (out / FIT_DONE).exists():  # killed after training, before its record: evaluate, never retrain
             log.info(f"{out}: training finished before ({FIT_DONE}); evaluating the saved model")
         else:
-            model, callbacks = build_and_compile(config, strategy, out)
-            fit(model, callbacks + list(extra_callbacks or []), config, inputs, weights, verbose)
+            with timed(timings, "build"):
+                model, callbacks = build_and_compile(config, strategy, out)
+            with timed(timings, "fit"):
+                fit(model, callbacks + list(extra_callbacks or []), config, inputs, weights, verbose)
         if not is_chief(strategy):  # the chief evaluates and writes the record
             return {"worker": out.name, "scratch": str(out)}
-        result = evaluate_saved(config, inputs, out)
-    return write_record(config, inputs, summary, weights, result, out, start)
+        with timed(timings, "evaluate"):
+            result = evaluate_saved(config, inputs, out)
+    return write_record(config, inputs, summary, weights, result, out, start, timings)
 
 
 def config_from_file(path: Path, profile: str | None, cell: str | None, data: str | None,

@@ -190,3 +190,30 @@ def test_patients_shared_by_the_official_splits_are_reported_and_refused_with_st
     assert data.summary()["official_shared_patients"] == {"count": 1, "examples": ["IM-0001"]}
     with pytest.raises(DataError, match="official train and test"):
         load(str(root), strict=True)
+
+
+def test_carving_again_gives_the_fold_stratified_group_k_fold_gives_and_follows_the_rows():
+    """The carve is kept per process (every cell of a study carves the same split): it must still be
+    sklearn's first fold of exactly these rows, and other rows (labels moved) are carved anew."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedGroupKFold
+    rows = [dict(path=f"p{p}_{i}", label=p % 2, patient=f"P{p}", split="train", source="t")
+            for p in range(120) for i in range(1 + p % 4)]
+    df = pd.DataFrame(rows)
+    _, expected = next(StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=3).split(
+        np.zeros(len(df)), df["label"], groups=df["patient"]))
+    for _ in range(2):  # the second call is the kept one
+        carved = carve_by_patient(df, 0.2, 3)
+        assert sorted(np.flatnonzero(carved["split"] == "val")) == sorted(expected)
+    moved = df.assign(label=(df["patient"].str[1:].astype(int) // 2) % 2)
+    _, expected = next(StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=3).split(
+        np.zeros(len(moved)), moved["label"], groups=moved["patient"]))
+    assert sorted(np.flatnonzero(carve_by_patient(moved, 0.2, 3)["split"] == "val")) == sorted(expected)
+
+
+def test_a_file_that_breaks_after_a_load_is_found_by_the_next_load_in_the_process(tmp_path):
+    root = make_kermany(tmp_path, per_class=6)
+    assert load(str(root)).skipped == {}
+    victim = root / "train" / "NORMAL" / "IM-0001-0001.jpeg"
+    victim.write_bytes(victim.read_bytes()[: len(victim.read_bytes()) // 2])
+    assert "truncated" in load(str(root)).skipped[str(victim)]

@@ -232,6 +232,9 @@ def test_run_folder_rerun_and_determinism(tmp_path):
     assert (run / "tensorboard").is_dir() and not (run / "backup").exists()
     assert record["synthetic_data"] and record["seed"] == 0 and record["git_commit"]
     assert {"keras", "tensorflow-cpu", "numpy"} <= set(record["versions"])
+    steps = record["timings_s"]  # where a cell's wall time goes
+    assert list(steps) == ["data", "build", "fit", "evaluate"] and min(steps.values()) >= 0 and steps["fit"] > 0
+    assert sum(steps.values()) <= record["wall_time_s"] + 0.5
     for key in ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc"):
         low, high = record["test"]["at_val_threshold"]["ci"][key]
         assert low <= record["test"]["at_val_threshold"][key] <= high
@@ -276,6 +279,7 @@ def test_run_killed_after_training_before_its_record_is_evaluated_not_retrained(
     probe = keras.callbacks.LambdaCallback(on_train_begin=lambda logs: began.append("fit"))
     record = train(config, tmp_path / "run", verbose=0, extra_callbacks=[probe])
     assert began == []  # straight to evaluation
+    assert list(record["timings_s"]) == ["data", "evaluate"]  # neither built nor fitted
     assert len(pd.read_csv(tmp_path / "run" / "history.csv")) == 3 and record["epochs_trained"] == 3
     assert (tmp_path / "run" / "record.json").exists()
     assert record["data"]["root"].endswith("-seed0") and record["data"]["official_shared_patients"]["count"] == 0

@@ -24,7 +24,7 @@ from pneumonia_tf.cam.methods import maps
 from pneumonia_tf.cam.road import baseline_maps, road_curves
 from pneumonia_tf.cam.shortcut import border_mass, occlusion_audit
 from pneumonia_tf.data.pipeline import load_image, make_dataset
-from pneumonia_tf.records import atomic_write, read_json, write_json
+from pneumonia_tf.records import atomic_write, read_json, timed, write_json
 from pneumonia_tf.run_folder import Run, open_run
 
 GOOD = {  # what a good value is, for every score of the scorecard (the report prints it)
@@ -179,12 +179,15 @@ def explain(run_dir: Path, method: str = "gradcam", methods: list[str] | None = 
     out = run_dir / "cam"
     if (out / "score.json").exists() and set(methods) <= set(read_json(out / "score.json").get("methods", {})):
         return read_json(out / "score.json")
-    run = open_run(run_dir)
+    run, timings = open_run(run_dir), {}
     model = run.model()
-    write_maps(run, model, pick(run, "test", n_grid), methods, "predicted", None, out)
-    result, rows, by_method = score_run(run, model, methods, n_score)
-    save_maps(out, rows, by_method)
-    road_figure(result, out / "road.png")
-    randomization_figure(result, out / "randomization.png")
-    write_json(out / "score.json", result)
+    with timed(timings, "grid"):
+        write_maps(run, model, pick(run, "test", n_grid), methods, "predicted", None, out)
+    with timed(timings, "score"):
+        result, rows, by_method = score_run(run, model, methods, n_score)
+    with timed(timings, "figures"):
+        save_maps(out, rows, by_method)
+        road_figure(result, out / "road.png")
+        randomization_figure(result, out / "randomization.png")
+    write_json(out / "score.json", {**result, "timings_s": timings})
     return result

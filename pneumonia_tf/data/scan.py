@@ -5,6 +5,7 @@ the cache folder `scanned/`, so later runs on the machine do not decode it again
 """
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
@@ -37,11 +38,26 @@ def problem(path: str) -> str | None:
         return f"truncated or corrupt image ({error})"
     atomic_write(marker, b"")
     return None
+_READABLE: dict[str, tuple[int, int]] = {}  # path -> (size, mtime ns) this process found readable
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
 def find_unreadable(paths: list[str], workers: int = 8) -> dict[str, str]:
-    """{path: reason} for every path that does not decode."""
+    """{path: reason} for every path that does not decode. A file this process found readable before,
+    with the same size and modification time, is not looked up again (one stat): every cell of a
+    study reads the same files."""
+    unseen = [path for path in paths if path not in _READABLE or _READABLE[path] != _identity(path)]
     with ThreadPoolExecutor(workers) as pool:
-        reasons = pool.map(problem, paths)
-    return {path: reason for path, reason in zip(paths, reasons) if reason}
+        reasons = dict(zip(unseen, pool.map(problem, unseen)))
+    _READABLE.update((path, _identity(path)) for path, reason in reasons.items() if not reason)
+    return {path: reason for path, reason in reasons.items() if reason}
 
 
 def drop_unreadable(df, already: dict[str, str] | None = None, strict: bool = False):

@@ -1,8 +1,10 @@
 """Patient-level, stratified, seeded splits: no patient is ever on two sides."""
 from __future__ import annotations
 
+from functools import lru_cache
 from itertools import combinations
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
@@ -20,11 +22,19 @@ def carve_by_patient(df: pd.DataFrame, fraction: float, seed: int, into: str = "
     if fewest < 2:
         raise DataError(f"cannot carve a {into} split by patient: a class has {fewest} patient(s) in {source}")
     n_splits = min(max(2, round(1 / fraction)), fewest)  # tiny sets: a larger fraction rather than none
-    folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    _, chosen = next(folds.split(pool, pool["label"], groups=pool["patient"]))
+    chosen = _first_fold(tuple(pool["label"]), tuple(pool["patient"]), n_splits, seed)
     out = df.copy()
-    out.loc[pool.index[chosen], "split"] = into
+    out.loc[pool.index[list(chosen)], "split"] = into
     return out
+
+
+@lru_cache(maxsize=16)
+def _first_fold(labels: tuple, patients: tuple, n_splits: int, seed: int) -> tuple[int, ...]:
+    """Positions of the first test fold of StratifiedGroupKFold over these rows. Kept per process: the
+    search takes seconds on the Kermany set, and every cell and seed of a study carves the same split."""
+    folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    _, chosen = next(folds.split(np.zeros(len(labels)), labels, groups=patients))
+    return tuple(int(i) for i in chosen)
 
 
 def shared_patients(df: pd.DataFrame) -> dict[str, list[str]]:
