@@ -7,6 +7,8 @@ DATA    ?=
 SEEDS   ?= 1
 SET     ?=
 PYTEST_ARGS ?=
+GPU     ?=
+EXTRAS   = test,$(if $(GPU),gpu,cpu)
 DATA_ARG = $(if $(DATA),--data $(DATA),)
 SET_ARG  = $(if $(SET),--set $(SET),)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -20,8 +22,9 @@ $(PY):
 	$(PY) -m pip install -q --upgrade pip
 
 install: $(PY)
-	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
-	@$(PY) -c "import tensorflow as tf, keras; print('installed: tensorflow', tf.__version__, 'keras', keras.__version__)"
+	$(PY) -m pip install -q -c constraints.txt -e ".[$(EXTRAS)]"
+	@$(PY) -c "import tensorflow as tf, keras; print('installed: tensorflow', tf.__version__, 'keras', keras.__version__, \
+	'GPUs:', len(tf.config.list_physical_devices('GPU')))"
 
 test:
 	$(PY) -m pytest -q $(PYTEST_ARGS)

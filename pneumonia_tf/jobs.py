@@ -8,6 +8,8 @@ without a record is trained by the next call. A child dies with its parent (Linu
 so a killed reproduction leaves nothing training behind. Each child's whole output goes to
 <study runs>/jobs/job-J-of-N.log and each cell's Keras output to log.txt in its run folder; the
 terminal gets each child's started and finished cells and one study-level progress line per cell.
+On a machine with GPUs each child gets its own GPU(s) (CUDA_VISIBLE_DEVICES); more jobs than GPUs is
+refused.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import time
 from pathlib import Path
 
 from pneumonia_tf.data.pipeline import DATA_THREADS
+from pneumonia_tf.errors import UserError
 
 PR_SET_PDEATHSIG = 1
 
@@ -30,6 +33,26 @@ def thread_environment(jobs: int, cores: int | None = None) -> dict[str, str]:
     intra-op threads (the share), inter-op threads (one) and tf.data's private pool (the share)."""
     share = str(max(1, (cores or os.cpu_count() or 1) // jobs))
     return {"TF_NUM_INTRAOP_THREADS": share, "TF_NUM_INTEROP_THREADS": "1", DATA_THREADS: share}
+
+
+def visible_gpus() -> list[str]:
+    """The CUDA ids of the GPUs this process sees (its CUDA_VISIBLE_DEVICES where set), [] on a CPU."""
+    import tensorflow as tf
+    count = len(tf.config.list_physical_devices("GPU"))
+    listed = [item for item in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if item.strip()]
+    return (listed or [str(i) for i in range(count)])[:count]
+
+
+def device_environment(number: int, jobs: int, gpus: list[str]) -> dict[str, str]:
+    """Child `number` (1-based) of `jobs`: on a machine with GPUs, CUDA_VISIBLE_DEVICES = its own share
+    of them (GPU i to child i mod jobs), so that no two children allocate the same GPU's memory; on a
+    CPU nothing. More jobs than GPUs is refused: a child without a GPU would train on the CPU unseen."""
+    if not gpus:
+        return {}
+    if jobs > len(gpus):
+        raise UserError(f"--jobs {jobs}: this machine has {len(gpus)} GPU(s) (CUDA ids {', '.join(gpus)}); run at "
+                        f"most {len(gpus)} jobs, each on its own GPU(s)")
+    return {"CUDA_VISIBLE_DEVICES": ",".join(gpus[number - 1::jobs])}
 
 
 def _die_with_parent() -> None:
@@ -44,7 +67,8 @@ def run_children(argv: list[str], jobs: int, log_folder: Path, to_train: int, ti
     child ended with 0, else the first non-zero exit code. `to_train`: the cells still to train, for
     the progress line."""
     log_folder.mkdir(parents=True, exist_ok=True)
-    environment = {**os.environ, **thread_environment(jobs), "PYTHONUNBUFFERED": "1"}
+    environment, gpus = {**os.environ, **thread_environment(jobs), "PYTHONUNBUFFERED": "1"}, visible_gpus()
+    devices = [device_environment(number, jobs, gpus) for number in range(1, jobs + 1)]  # refused before any starts
     started, done, lock = time.time(), [0], threading.Lock()
 
     def relay(child: subprocess.Popen, number: int, log_path: Path) -> None:
@@ -66,7 +90,7 @@ def run_children(argv: list[str], jobs: int, log_folder: Path, to_train: int, ti
     try:
         for number in range(1, jobs + 1):
             child = subprocess.Popen([sys.executable, "-m", "pneumonia_tf.reproduce", *argv, "--job", f"{number}/{jobs}"],
-                                     env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env={**environment, **devices[number - 1]}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      preexec_fn=_die_with_parent)
             children.append(child)
             relays.append(threading.Thread(target=relay, args=(child, number, log_folder / f"job-{number}-of-{jobs}.log")))

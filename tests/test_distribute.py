@@ -180,6 +180,18 @@ def test_a_child_of_jobs_gets_its_share_of_the_cores_and_the_rest_of_the_command
     assert without_option(["table1", "--jobs", "2", "--seeds", "2", "--jobs=3"], "--jobs") == ["table1", "--seeds", "2"]
 
 
+def test_children_of_jobs_on_a_gpu_machine_get_their_own_gpus_and_more_jobs_than_gpus_is_refused(monkeypatch):
+    from pneumonia_tf.errors import UserError
+    from pneumonia_tf.jobs import device_environment, visible_gpus
+    assert visible_gpus() == [] and device_environment(1, 2, []) == {}  # this CPU machine: nothing set
+    gpus = ["0", "1", "2", "3"]
+    assert [device_environment(j, 2, gpus) for j in (1, 2)] == [{"CUDA_VISIBLE_DEVICES": "0,2"},
+                                                                 {"CUDA_VISIBLE_DEVICES": "1,3"}]
+    assert device_environment(3, 4, ["4", "6", "7", "9"]) == {"CUDA_VISIBLE_DEVICES": "7"}  # the parent's own ids
+    with pytest.raises(UserError, match="--jobs 3: this machine has 2 GPU"):
+        device_environment(1, 3, ["0", "1"])
+
+
 def test_a_dataset_in_a_child_of_jobs_runs_on_its_private_thread_pool(monkeypatch):
     import tensorflow as tf
 
