@@ -18,12 +18,13 @@ from pneumonia_tf.models.registry import imagenet_models
 GRADIENT_METHODS = [m for m in METHODS if m != "cam"]
 
 
-def linear_model(seed: int = 0) -> keras.Model:
+def linear_model(seed: int = 0, activation: str | None = None) -> keras.Model:
     """8x8x1 -> one linear 3x3 conv with 3 filters ("last_conv") -> flatten -> logit -> sigmoid: the
-    gradient of the logit with respect to the activations is the logit kernel, reshaped (8, 8, 3)."""
+    gradient of the logit with respect to the activations is the logit kernel, reshaped (8, 8, 3).
+    (With activation "relu" that still holds: the activations are the conv layer's output.)"""
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((8, 8, 1))
-    conv = keras.layers.Conv2D(3, 3, padding="same", name="last_conv")(inputs)
+    conv = keras.layers.Conv2D(3, 3, padding="same", activation=activation, name="last_conv")(inputs)
     logit = keras.layers.Dense(1, name="logit")(keras.layers.Flatten()(conv))
     return keras.Model(inputs, keras.layers.Activation("sigmoid", name="probability")(logit))
 
@@ -50,7 +51,7 @@ def by_hand(model: keras.Model, x: np.ndarray, name: str, sign: float) -> np.nda
         return finish((np.maximum(G, 0) * A).sum(-1))
     assert name == "scorecam"  # channel k: the target probability of x times A_k scaled to [0, 1]
     low, high = A.min(axis=(1, 2), keepdims=True), A.max(axis=(1, 2), keepdims=True)
-    masks = (A - low) / (high - low)
+    masks = np.divide(A - low, high - low, out=np.zeros_like(A), where=high > low)  # a constant channel: no mask
     scores = np.stack([model.predict(x * masks[..., k:k + 1], verbose=0)[:, 0] for k in range(3)], -1)
     scores = scores if sign > 0 else 1 - scores  # sigmoid(-logit) = 1 - sigmoid(logit), no softmax
     return finish((scores[:, None, None, :] * A).sum(-1))
@@ -74,6 +75,24 @@ def test_the_methods_differ_where_their_formulas_do():
     for a in found:
         for b in found:
             assert a == b or not np.allclose(found[a], found[b], atol=1e-3), (a, b)
+
+
+def test_scorecam_skips_only_what_adds_nothing_channels_zero_on_an_image():
+    """After a ReLU, a channel that is zero on an image adds nothing to its map, and Score-CAM does not
+    run its masked image; the map is still the formula over every channel."""
+    model = linear_model(activation="relu")
+    conv = model.get_layer("last_conv")
+    kernel, bias = conv.get_weights()
+    kernel[..., 1], bias[1] = 0.0, 0.0  # channel 1 is zero on every image
+    bias[2] = -1.0  # channel 2 is zero on some images only
+    conv.set_weights([kernel, bias])
+    x = np.random.default_rng(3).uniform(-1, 1, (6, 8, 8, 1)).astype("float32")
+    x *= np.array([0.01, 0.01, 0.01, 4.0, 4.0, 4.0], "float32")[:, None, None, None]  # faint images: channel 2 off
+    A = keras.Model(model.inputs, conv.output).predict(x, verbose=0)
+    assert (A[..., 1] == 0).all() and 0 < (A[..., 2] == 0).all(axis=(1, 2)).sum() < 6
+    for target, sign in (("PNEUMONIA", 1.0), ("NORMAL", -1.0)):
+        np.testing.assert_allclose(maps(model, x, "scorecam", target=target), by_hand(model, x, "scorecam", sign),
+                                   atol=2e-5)
 
 
 def test_scorecam_batched_equals_one_forward_per_channel_per_image():

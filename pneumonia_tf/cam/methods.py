@@ -9,7 +9,8 @@ of the target score (see base.py for what they share):
 - layercam (Jiang et al. 2021): map = sum_k relu(G_k) * A_k, element-wise.
 - scorecam (Wang et al. 2020): w_k = the target-class probability of the image multiplied by A_k
   upsampled and min-max normalized to [0, 1]; no softmax over channels (one sigmoid output); all
-  masked images of a batch go through the model in large batches.
+  masked images of a batch go through the model in large batches, except those of channels that are
+  zero on the image, which add nothing to its map.
 - cam (Zhou et al. 2016), for global-average-pooling nets: w_k = the logit layer's kernel, negated
   for NORMAL.
 """
@@ -109,10 +110,16 @@ class ScoreCAM(BaseCAM):
             activations = tf.cast(activations, tf.float32)
             sign = signs(logits, target)
             n, k = int(activations.shape[0]), int(activations.shape[-1])
-            pairs = np.stack(np.meshgrid(np.arange(n), np.arange(k), indexing="ij"), -1).reshape(-1, 2)
-            scores = tf.concat([channel_scores(x, activations, sign, tf.constant(chunk[:, 0]), tf.constant(chunk[:, 1]))
-                                for chunk in np.array_split(pairs, max(1, -(-len(pairs) // self.mask_batch)))], 0)
-            maps.append(tf.reduce_sum(activations * tf.reshape(scores, (n, 1, 1, k)), axis=-1))
+            # Only channels with some non-zero activation on the image: an all-zero A_k adds w_k * 0 to the
+            # map whatever its score (after a ReLU, ~half the channels of a trained CNN on an image).
+            pairs = np.argwhere(tf.reduce_any(activations != 0, axis=[1, 2]).numpy()).astype("int32")
+            scores = tf.zeros((n, k))
+            if len(pairs):
+                computed = tf.concat([channel_scores(x, activations, sign, tf.constant(chunk[:, 0]),
+                                                     tf.constant(chunk[:, 1]))
+                                      for chunk in np.array_split(pairs, -(-len(pairs) // self.mask_batch))], 0)
+                scores = tf.tensor_scatter_nd_update(scores, pairs, computed)
+            maps.append(tf.reduce_sum(activations * scores[:, None, None, :], axis=-1))
         return tf.concat(maps, 0)
 
 
