@@ -239,13 +239,11 @@ def with_generated(config: dict, generated: Path) -> dict:
     return {**config, **{key: expand(config[key]) for key in ("train_data", "extra_train") if key in config}}
 
 
-def study_jobs(cells: dict[str, dict], seeds: int, shard: tuple[int, int] = (1, 1),
-               job: tuple[int, int] = (1, 1)) -> list[tuple[int, str]]:
+def study_jobs(cells: dict[str, dict], seeds: int, shard: tuple[int, int] = (1, 1)) -> list[tuple[int, str]]:
     """The (seed, cell) pairs of shard (I, N) in the order reproduce runs them: shard I of N takes items
-    I-1, I-1+N, ... of the list by seed, then cell; job (J, M) (reproduce --jobs M) items J-1, J-1+M, ...
-    of the shard's; then the cells on real data come first."""
-    (index, count), (number, jobs) = shard, job
-    pairs = [(seed, cell) for seed in range(seeds) for cell in cells][index - 1::count][number - 1::jobs]
+    I-1, I-1+N, ... of the list by seed, then cell; then the cells on real data come first."""
+    index, count = shard
+    pairs = [(seed, cell) for seed in range(seeds) for cell in cells][index - 1::count]
     return sorted(pairs, key=lambda pair: uses_generated(cells[pair[1]]))
 
 

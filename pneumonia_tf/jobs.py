@@ -10,14 +10,22 @@ so a killed reproduction leaves nothing training behind. Each child's whole outp
 terminal gets each child's started and finished cells and one study-level progress line per cell.
 On a machine with GPUs each child gets its own GPU(s) (CUDA_VISIBLE_DEVICES); more jobs than GPUs is
 refused.
+
+--jobs auto measures its rule (`auto_jobs`): N processes, each on its share of the cores, train the
+study's main model at once on random batches, for N = 1, 2, 4, ... up to the cores; it takes the
+largest N whose images/s beat the next smaller N's by GAIN, within the memory available. The rates
+are cached per machine and package versions with the plan's step timings (pneumonia_tf.plan).
 """
 from __future__ import annotations
 
 import ctypes
+import json
 import os
+import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,6 +34,8 @@ from pneumonia_tf.data.pipeline import DATA_THREADS
 from pneumonia_tf.errors import UserError
 
 PR_SET_PDEATHSIG = 1
+GAIN = 1.05  # --jobs auto takes more jobs only for at least 5% more images/s
+MEASURE_S = 4.0  # seconds each timing child trains, all at once
 
 
 def thread_environment(jobs: int, cores: int | None = None) -> dict[str, str]:
@@ -107,3 +117,82 @@ def run_children(argv: list[str], jobs: int, log_folder: Path, to_train: int, ti
             print(f"[job {number}] ended with exit code {code}; its log: {log_folder / f'job-{number}-of-{jobs}.log'}",
                   file=sys.stderr)
     return next((code for code in codes if code), 0)
+
+
+def timing_child() -> None:
+    """A child of concurrent_rate (stdin: a resolved config as JSON, then "go"): build and warm up its
+    model, print "ready", wait for "go", train for MEASURE_S seconds, print {"images_per_s", "rss_mb"}."""
+    from pneumonia_tf.plan import classifier_steps
+    config = json.loads(sys.stdin.readline())
+    with classifier_steps(config) as (train, _):
+        train()
+        train()
+        print("ready", flush=True)
+        sys.stdin.readline()
+        start, steps = time.perf_counter(), 0
+        while time.perf_counter() - start < MEASURE_S:
+            train()
+            steps += 1
+        seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+    print(json.dumps({"images_per_s": steps * config["batch_size"] / seconds, "rss_mb": peak_mb}), flush=True)
+
+
+def concurrent_rate(config: dict, jobs: int, cores: int | None = None, timeout: float = 600) -> dict:
+    """{"images_per_s": of all `jobs` together, "rss_mb": the largest one's peak memory} when `jobs`
+    processes, each limited to its share of the cores, train a resolved config's model on random
+    batches at the same time (released together after their warm-up)."""
+    environment = {**os.environ, **thread_environment(jobs, cores), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-c", "from pneumonia_tf.jobs import timing_child; timing_child()"]
+    with tempfile.TemporaryFile("w+") as errors:
+        children = [subprocess.Popen(command, env=environment, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=errors, text=True, preexec_fn=_die_with_parent) for _ in range(jobs)]
+        timer = threading.Timer(timeout, lambda: [child.kill() for child in children])
+        timer.start()
+        try:
+            for child in children:
+                child.stdin.write(json.dumps(config) + "\n")
+                child.stdin.flush()
+            if any(child.stdout.readline().strip() != "ready" for child in children):
+                errors.seek(0)
+                raise RuntimeError(f"a --jobs timing process failed:\n{errors.read()[-2000:]}")
+            for child in children:
+                child.stdin.write("go\n")
+                child.stdin.flush()
+            results = [json.loads(child.stdout.readline()) for child in children]
+        finally:
+            timer.cancel()
+            for child in children:
+                child.kill()
+                child.wait()
+    return {"images_per_s": sum(r["images_per_s"] for r in results), "rss_mb": max(r["rss_mb"] for r in results)}
+
+
+def available_memory_mb() -> float:
+    """MemAvailable of /proc/meminfo in MiB (inf where it cannot be read)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("inf")
+
+
+def auto_jobs(config: dict, images: int, cores: int | None = None) -> tuple[int, dict[int, dict]]:
+    """(N, {n: concurrent_rate}) for --jobs auto: the largest n in 1, 2, 4, ... <= cores whose images/s
+    (measured, cached) beat the chosen smaller n's by GAIN, and whose n processes fit in the available
+    memory, each holding its model (the timing child's peak) and `images` decoded training images in
+    memory (float32 at the config's size and channels)."""
+    from pneumonia_tf.plan import cached_seconds, step_key
+    cores = cores or os.cpu_count() or 1
+    candidates = [n for n in (1, 2, 4, 8, 16, 32, 64) if n <= cores]
+    rates = {n: cached_seconds(json.dumps({"jobs": n, "cores": cores, "step": step_key(config)}),
+                               lambda n=n: concurrent_rate(config, n, cores)) for n in candidates}
+    data_mb = images * config["image_size"] ** 2 * config["channels"] * 4 / 2 ** 20
+    best = 1
+    for n in candidates[1:]:
+        fits = n * (rates[n]["rss_mb"] + data_mb) <= 0.8 * available_memory_mb()
+        if fits and rates[n]["images_per_s"] >= GAIN * rates[best]["images_per_s"]:
+            best = n
+    return best, rates

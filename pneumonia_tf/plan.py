@@ -16,6 +16,7 @@ counted with the DCGANs' num_images per class.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -60,7 +61,7 @@ class NotCalibrated(Exception):
     """A step this machine has not timed yet, asked for without timing it (`estimate_if_calibrated`)."""
 
 
-def _cached_seconds(key: str, measure, timing: bool = True) -> dict:
+def cached_seconds(key: str, measure, timing: bool = True) -> dict:
     """{name: seconds} for `key` from the calibration cache, else measured by `measure()` and stored
     (with timing=False: NotCalibrated instead)."""
     path, known = _calibrations()
@@ -90,26 +91,36 @@ def _timed(step, steps: int = TIMED_STEPS) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def classifier_step_seconds(config: dict, timing: bool = True) -> dict:
-    """{"train": s, "predict": s} of one batch of a resolved config's model, compiled as train compiles it."""
+def step_key(config: dict) -> str:
+    """What a classifier step's time depends on (and classifier_steps sets)."""
+    return json.dumps({"model": config["model"], "options": config["model_options"], "size": config["image_size"],
+                       "channels": config["channels"], "batch": config["batch_size"],
+                       "precision": config["mixed_precision"], "optimizer": config["optimizer"],
+                       "jit_compile": config["jit_compile"], "deterministic": config["deterministic"]}, sort_keys=True)
+
+
+@contextlib.contextmanager
+def classifier_steps(config: dict):
+    """(train step, predict step): callables that each run one batch of random images through a
+    resolved config's model, compiled as train compiles it, inside its process state."""
     from pneumonia_tf.fit_setup import compile_model, optimizer_from_config, process_state
     from pneumonia_tf.inputs import build_model
     size, channels, batch = config["image_size"], config["channels"], config["batch_size"]
-    key = json.dumps({"model": config["model"], "options": config["model_options"], "size": size,
-                      "channels": channels, "batch": batch, "precision": config["mixed_precision"],
-                      "optimizer": config["optimizer"], "jit_compile": config["jit_compile"],
-                      "deterministic": config["deterministic"]}, sort_keys=True)  # what measure() sets
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (batch, size, size, channels)).astype("float32")
+    y = rng.integers(0, 2, (batch, 1)).astype("float32")
+    with process_state(0, deterministic=config["deterministic"], policy=config["mixed_precision"]):
+        model = build_model({**config, "weights": None})  # the cost, not the weights: nothing downloaded
+        compile_model(model, optimizer_from_config(config), jit_compile=config["jit_compile"])
+        yield (lambda: model.train_on_batch(x, y)), (lambda: model.predict_on_batch(x))
 
+
+def classifier_step_seconds(config: dict, timing: bool = True) -> dict:
+    """{"train": s, "predict": s} of one batch of a resolved config's model, compiled as train compiles it."""
     def measure() -> dict:
-        rng = np.random.default_rng(0)
-        x = rng.uniform(0, 1, (batch, size, size, channels)).astype("float32")
-        y = rng.integers(0, 2, (batch, 1)).astype("float32")
-        with process_state(0, deterministic=config["deterministic"], policy=config["mixed_precision"]):
-            model = build_model({**config, "weights": None})  # the cost, not the weights: nothing downloaded
-            compile_model(model, optimizer_from_config(config), jit_compile=config["jit_compile"])
-            return {"train": _timed(lambda: model.train_on_batch(x, y)),
-                    "predict": _timed(lambda: model.predict_on_batch(x))}
-    return _cached_seconds(key, measure, timing)
+        with classifier_steps(config) as (train, predict):
+            return {"train": _timed(train), "predict": _timed(predict)}
+    return cached_seconds(step_key(config), measure, timing)
 
 
 def dcgan_step_seconds(image_size: int, batch_size: int) -> float:
@@ -124,7 +135,7 @@ def dcgan_step_seconds(image_size: int, batch_size: int) -> float:
         x = np.random.default_rng(0).uniform(-1, 1, (batch_size * TIMED_STEPS, image_size, image_size, 1))
         fit = lambda: gan.fit(x.astype("float32"), batch_size=batch_size, epochs=1, verbose=0, shuffle=False)  # noqa: E731
         return {"train": _timed(fit, 1) / TIMED_STEPS}  # its train_step takes images alone, not (x, y)
-    return _cached_seconds(json.dumps({"dcgan": image_size, "batch": batch_size}), measure)["train"]
+    return cached_seconds(json.dumps({"dcgan": image_size, "batch": batch_size}), measure)["train"]
 
 
 def _count(source: str, image_size: int, missing: int) -> int:

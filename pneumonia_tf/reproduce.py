@@ -39,7 +39,7 @@ from pneumonia_tf.data import synthetic
 from pneumonia_tf.data.cache import exclusive
 from pneumonia_tf.distribute import STRATEGIES
 from pneumonia_tf.errors import UserError
-from pneumonia_tf.jobs import run_children
+from pneumonia_tf.jobs import GAIN, auto_jobs, run_children
 from pneumonia_tf.plan import estimate_if_calibrated, print_plan, study_plan
 from pneumonia_tf.config import parse_assignment, resolve
 from pneumonia_tf.experiments import (cell_config, cell_configs, dcgan_settings, dcgan_split_cell, experiment_path,
@@ -57,28 +57,37 @@ def run_dcgans(experiment: dict, profile: str, config: dict, out: Path, runs: Pa
     out. `config` is a resolved training config of the seed's cells: the DCGANs train with its seed, on
     exactly its training split (the same split_seed, so no validation or test patient is among their
     images), and each run lists those images in runs/<CLASS>/training_images.csv. Under a lock on
-    `out`, so concurrent shards train each DCGAN once (the lock dies with a killed holder)."""
-    with exclusive(out):
-        return _run_dcgans(experiment, profile, config, out, runs)
+    out/<CLASS>, so concurrent shards and jobs train each DCGAN once (the lock dies with a killed
+    holder): a class another process is training is left to it while this one trains the next, then
+    waited for."""
+    count = dcgan_settings(experiment, profile)["num_images"]
+    busy = []
+    for class_name in CLASSES:
+        with exclusive(out / class_name, wait=False) as mine:
+            if not mine:
+                busy.append(class_name)
+            elif not has_images(out / class_name, count):
+                _run_dcgan(experiment, profile, config, out, runs, class_name)
+    for class_name in busy:
+        with exclusive(out / class_name):  # its holder is training it; if it died, train it here
+            if not has_images(out / class_name, count):
+                _run_dcgan(experiment, profile, config, out, runs, class_name)
+    return out
 
 
-def _run_dcgans(experiment: dict, profile: str, config: dict, out: Path, runs: Path) -> Path:
+def _run_dcgan(experiment: dict, profile: str, config: dict, out: Path, runs: Path, class_name: str) -> None:
     settings = dcgan_settings(experiment, profile)
     size, count, seed = settings["image_size"], settings["num_images"], config["seed"]
-    for class_name in CLASSES:
-        if has_images(out / class_name, count):
-            continue
-        log.info(f"=== {experiment['study']} / {profile} / dcgan / seed {seed} / {class_name}")
-        run_dir = runs / class_name
-        rows = real_images(config, class_name)[:settings.get("max_real_images")]
-        atomic_write(run_dir / "training_images.csv", rows.to_csv(index=False))
-        gan = trained_gan(rows["path"].tolist(), run_dir, image_size=size, epochs=settings["epochs"],
-                          batch_size=settings["batch_size"], seed=seed, jit_compile=False,
-                          decoded_cache=config["decoded_cache"])
-        written = write_images(gan.generate(count, seed=seed), out / class_name)
-        write_manifest(out / class_name, class_name, written, run_dir, image_size=size, channels=1, seed=seed,
-                       data=config["data"], split=split_seeds(config))
-    return out
+    log.info(f"=== {experiment['study']} / {profile} / dcgan / seed {seed} / {class_name}")
+    run_dir = runs / class_name
+    rows = real_images(config, class_name)[:settings.get("max_real_images")]
+    atomic_write(run_dir / "training_images.csv", rows.to_csv(index=False))
+    gan = trained_gan(rows["path"].tolist(), run_dir, image_size=size, epochs=settings["epochs"],
+                      batch_size=settings["batch_size"], seed=seed, jit_compile=False,
+                      decoded_cache=config["decoded_cache"])
+    written = write_images(gan.generate(count, seed=seed), out / class_name)
+    write_manifest(out / class_name, class_name, written, run_dir, image_size=size, channels=1, seed=seed,
+                   data=config["data"], split=split_seeds(config))
 
 
 def split_seeds(config: dict) -> dict:
@@ -171,14 +180,15 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
               shard: tuple[int, int] = (1, 1), overrides: dict | None = None,
               job: tuple[int, int] = (1, 1)) -> list[Path]:
     """Run every (seed, cell) of `study` in `shard` (I, N) that has no record yet; returns the record
-    paths. Shard I of N takes items I-1, I-1+N, ... of the list by seed, then cell; job (J, M), one of
-    reproduce --jobs M's children, the J-th of M parts of those (its cells' output goes to log.txt in
-    their run folders). `overrides` (training config keys, e.g. strategy or decoded_cache) apply to
-    every cell; decoded_cache to the DCGANs too. After each cell trained, one line: cells done of
+    paths. Shard I of N takes items I-1, I-1+N, ... of the list by seed, then cell. Job (J, M), one of
+    reproduce --jobs M's children, goes down the same list and trains each cell no other child has
+    claimed (a lock per cell, dropped if its holder dies), so the M children share the work as it
+    comes; its cells' output goes to log.txt in their run folders. `overrides` (training config keys,
+    e.g. strategy or decoded_cache) apply to every cell; decoded_cache to the DCGANs too. After each cell trained, one line: cells done of
     those to train, elapsed, and the time to go at the mean rate so far."""
     overrides = overrides or {}
     experiment, cells, data, study_runs, generated = _study(study, profile, data, runs, generated)
-    jobs = study_jobs(cells, seeds, shard, job)
+    jobs = study_jobs(cells, seeds, shard)
     child = job[1] > 1
     needs_dcgan = lambda cell: uses_generated(cells[cell])  # noqa: E731
     real_cell = dcgan_split_cell(cells)
@@ -186,30 +196,33 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
     to_train = len(unfinished(study_runs, jobs))
     started, trained = time.time(), 0
     records = []
-    for seed, cell in jobs:
-        if needs_dcgan(cell):  # once per seed; later calls find it done
-            with cell_log(study_runs / "dcgan" / str(seed) if child else None):
-                run_dcgans(experiment, profile, real_config(seed), generated / f"seed{seed}",
-                           study_runs / "dcgan" / str(seed))
-        config = {**cell_config(experiment, profile, cell, data, generated / f"seed{seed}"), **overrides, "seed": seed}
-        out = study_runs / cell / str(seed)
-        fresh = not (out / "record.json").exists()
-        if fresh:
-            log.info(f"=== {experiment['study']} / {profile} / {cell} / seed {seed}")
-            estimate = estimate_if_calibrated(experiment, profile, cell, seed, data, generated / f"seed{seed}",
-                                              overrides)
-            if estimate is not None:  # the report sets it beside the wall time
-                write_json(out / ESTIMATE, {"estimate_s": estimate})
-        with cell_log(out if child else None):
-            record = train(config, out, verbose=2 if child else verbose)  # a child: one line per epoch
-            if "explain" in experiment and "worker" not in record:  # the paper shows Grad-CAM or CAM
-                explain(out, **explain_settings(experiment, profile))
-        if fresh:
-            trained += 1
-            elapsed = time.time() - started
-            log.info(f"--- {experiment['study']} / {profile}: {trained} of {to_train} cells done, {elapsed / 60:.1f} min "
-                     f"elapsed, about {elapsed / trained * (to_train - trained) / 60:.0f} min to go")
-        records.append(out / "record.json")
+    with contextlib.ExitStack() as claims:  # a child's claims, held until it ends
+        for seed, cell in jobs:
+            if child and not claims.enter_context(exclusive(study_runs / "jobs" / "claims" / f"{cell}-{seed}", wait=False)):
+                continue  # another child of this --jobs run trains it
+            if needs_dcgan(cell):  # once per seed; later calls find it done
+                with cell_log(study_runs / "dcgan" / str(seed) if child else None):
+                    run_dcgans(experiment, profile, real_config(seed), generated / f"seed{seed}",
+                               study_runs / "dcgan" / str(seed))
+            config = {**cell_config(experiment, profile, cell, data, generated / f"seed{seed}"), **overrides, "seed": seed}
+            out = study_runs / cell / str(seed)
+            fresh = not (out / "record.json").exists()
+            if fresh:
+                log.info(f"=== {experiment['study']} / {profile} / {cell} / seed {seed}")
+                estimate = estimate_if_calibrated(experiment, profile, cell, seed, data, generated / f"seed{seed}",
+                                                  overrides)
+                if estimate is not None:  # the report sets it beside the wall time
+                    write_json(out / ESTIMATE, {"estimate_s": estimate})
+            with cell_log(out if child else None):
+                record = train(config, out, verbose=2 if child else verbose)  # a child: one line per epoch
+                if "explain" in experiment and "worker" not in record:  # the paper shows Grad-CAM or CAM
+                    explain(out, **explain_settings(experiment, profile))
+            if fresh:
+                trained += 1
+                elapsed = time.time() - started
+                log.info(f"--- {experiment['study']} / {profile}: {trained} of {to_train} cells done, {elapsed / 60:.1f} min "
+                         f"elapsed, about {elapsed / trained * (to_train - trained) / 60:.0f} min to go")
+            records.append(out / "record.json")
     if experiment.get("dcgan"):
         for seed in sorted({seed for seed, cell in jobs if needs_dcgan(cell)}):
             dcgan_quality(experiment, profile, real_config(seed), generated / f"seed{seed}",
@@ -235,8 +248,9 @@ def main(argv) -> int:
     parser.add_argument("--strategy", choices=STRATEGIES, help="train every cell with this tf.distribute strategy")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="a training config key for every cell (JSON values), e.g. decoded_cache=false")
-    parser.add_argument("--jobs", type=int, default=1, help="N: train N cells at once on this machine, each in a "
-                                                              "process with its share of the cores (default 1)")
+    parser.add_argument("--jobs", default="1", help="N: train N cells at once on this machine, each in a process "
+                                                     "with its share of the cores (default 1); auto: the N measured "
+                                                     "fastest here for the study's main model")
     parser.add_argument("--job", default="1/1", help=argparse.SUPPRESS)  # J/M: one child of --jobs M
     parser.add_argument("--plan", action="store_true", help="print what would be trained and an estimate of how long "
                                                              "it takes on this machine, then stop")
@@ -246,23 +260,47 @@ def main(argv) -> int:
         overrides["strategy"] = args.strategy
     common = dict(shard=shard_from_environment(os.environ, args.shard_count) if args.shard == "auto"
                   else parse_shard(args.shard), overrides=overrides)
-    if args.jobs < 1:
-        raise UserError(f"--jobs {args.jobs}: expected a number of processes, 1 or more")
+    if not (args.jobs == "auto" or args.jobs.isdigit() and int(args.jobs) >= 1):
+        raise UserError(f"--jobs {args.jobs}: expected a number of processes, 1 or more, or auto")
+    jobs = int(args.jobs) if args.jobs != "auto" else None
+    if args.plan or jobs is None:
+        table = plan(args.study, args.profile, args.data, args.seeds, args.runs, args.generated, **common)
+        jobs, speedup = jobs_for(table, args.study, args.profile, args.data, overrides, jobs)
     if args.plan:
-        print_plan(plan(args.study, args.profile, args.data, args.seeds, args.runs, args.generated, **common),
-                   args.study, args.profile)
-        if args.jobs > 1:
-            print(f"with --jobs {args.jobs} the cells run {args.jobs} at once, each on its share of the cores; the "
-                  f"estimates above are for one at a time on every core")
+        print_plan(table, args.study, args.profile)
+        if jobs > 1 and not table.empty:
+            print(f"with --jobs {jobs}: " + (f"about {table['estimate_s'].sum() / speedup / 60:.0f} min ({jobs} cells at "
+                                              f"once, {speedup:.2f}x the images/s of one, as measured)" if speedup else
+                                              f"{jobs} cells at once; not measured for {jobs} jobs on this machine's cores"))
         return 0
-    if args.jobs > 1:
+    if jobs > 1:
         experiment, cells, _, study_runs, _ = _study(args.study, args.profile, args.data, args.runs, args.generated)
         to_train = len(unfinished(study_runs, study_jobs(cells, args.seeds, common["shard"])))
-        return run_children(without_option(argv, "--jobs"), args.jobs, study_runs / "jobs", to_train,
+        return run_children([*without_option(argv, "--jobs"), "--jobs", "1"], jobs, study_runs / "jobs", to_train,
                             f"{experiment['study']} / {args.profile}")
     reproduce(args.study, args.profile, args.data, args.seeds, args.runs, args.generated, **common,
               job=parse_shard(args.job))
     return 0
+
+
+def jobs_for(table, study: str, profile: str, data: str | None, overrides: dict, jobs: int | None) -> tuple[int, float]:
+    """(N, the images/s of N jobs over one job's, None where N was not measured) for a plan `table`: N = `jobs`, or with None the
+    measured choice of pneumonia_tf.jobs.auto_jobs. Both are measured on the study's main model: the
+    (model, size, batch) of the cells with the most estimated seconds, at its largest training set."""
+    cells = table[table["model"] != "dcgan"]
+    if cells.empty or jobs == 1:
+        return jobs or 1, 1.0
+    groups = cells.groupby(["model", "image_size", "batch_size"])["estimate_s"].sum()
+    main_rows = cells.set_index(["model", "image_size", "batch_size"]).loc[[groups.idxmax()]]
+    row = main_rows.sort_values("train_images").iloc[-1]
+    experiment = load_experiment(experiment_path(study))
+    config = resolve({**cell_config(experiment, profile, row["job"], data, None), **overrides, "seed": int(row["seed"])})
+    chosen, rates = auto_jobs(config, int(row["train_images"]))
+    jobs = jobs or chosen
+    measured = ", ".join(f"{n} job(s) {rate['images_per_s']:.0f}" for n, rate in sorted(rates.items()))
+    log.info(f"--jobs {jobs}: measured on {config['model']} at {config['image_size']} px, batch {config['batch_size']} "
+             f"(images/s together: {measured}; auto takes more jobs only for {GAIN:.2f}x, within the memory)")
+    return jobs, rates[jobs]["images_per_s"] / rates[1]["images_per_s"] if jobs in rates else None
 
 
 def without_option(argv: list[str], name: str) -> list[str]:

@@ -189,3 +189,31 @@ def test_dcgan_epochs_are_drawn_from_one_iterator(tmp_path, monkeypatch):
     paths = normal_paths()
     train_gan(paths, tmp_path / "gan", image_size=32, epochs=3, batch_size=8, verbose=0, sample_every=10)
     assert starts.count(starts[0]) == 1  # Keras starts one per epoch unless given steps_per_epoch (4-7 s stalls)
+
+
+def test_a_class_another_process_is_training_is_left_to_it_while_the_next_trains(tmp_path, monkeypatch):
+    """Two jobs reaching a seed's DCGANs together train one class each, not one after the other: the
+    NORMAL lock is held elsewhere, so PNEUMONIA is trained first, then NORMAL waited for (and trained
+    here, since its holder ended without writing it)."""
+    import threading
+    import time
+
+    import pneumonia_tf.reproduce as reproduce_module
+    from pneumonia_tf.data.cache import exclusive
+    from pneumonia_tf.experiments import experiment_path, load_experiment
+    order, out = [], tmp_path / "generated"
+    monkeypatch.setattr(reproduce_module, "_run_dcgan", lambda *args: order.append((args[-1], time.monotonic())))
+    holding = threading.Event()
+
+    def other_job():
+        with exclusive(out / "NORMAL"):
+            holding.set()
+            time.sleep(1.0)
+    released = [None]
+    holder = threading.Thread(target=lambda: (other_job(), released.__setitem__(0, time.monotonic())))
+    holder.start()
+    holding.wait(10)
+    reproduce_module.run_dcgans(load_experiment(experiment_path("table1")), "smoke", {}, out, tmp_path / "runs")
+    holder.join()
+    assert [name for name, _ in order] == ["PNEUMONIA", "NORMAL"]
+    assert order[0][1] < released[0] <= order[1][1]  # PNEUMONIA while NORMAL was held; NORMAL after

@@ -156,19 +156,45 @@ def test_two_shards_the_first_in_two_jobs_produce_every_cell_of_the_smoke_table1
     assert len(records) == cells
     logs = [path for path in study.glob("*/0/log.txt") if path.parts[-3] != "dcgan"]  # (and the DCGANs' if a child trained them)
     assert len(logs) == cells // 2  # the children's cells: Keras's output
-    assert sorted(path.name for path in (study / "jobs").iterdir()) == ["job-1-of-2.log", "job-2-of-2.log"]
+    assert sorted(path.name for path in (study / "jobs").glob("*.log")) == ["job-1-of-2.log", "job-2-of-2.log"]
     from pneumonia_tf.results import main as results_main
     assert results_main(["table1", "--profile", "smoke", "--runs", str(tmp_path / "runs"),
                          "--out", str(tmp_path / "results"), "--check"]) == 0
 
 
-def test_the_jobs_of_a_shard_split_exactly_its_cells():
+def test_the_children_of_jobs_share_a_shards_cells_as_they_come_each_trained_once(tmp_path, monkeypatch):
+    """Two children (threads here; the claims are file locks, which two opens in one process also
+    contend for) go down the same list: every cell is trained once, and a child with a long cell
+    leaves the others to the other child instead of a fixed half."""
+    import threading
+    import time
+
+    import pneumonia_tf.reproduce as reproduce_module
     from pneumonia_tf.experiments import cell_configs, experiment_path, load_experiment, study_jobs
-    cells = cell_configs(load_experiment(experiment_path("table1")), "smoke")
-    for shard in ((1, 1), (1, 2), (2, 2), (3, 5)):
-        parts = [study_jobs(cells, 3, shard, (number, 3)) for number in (1, 2, 3)]
-        assert sorted(sum(parts, [])) == sorted(study_jobs(cells, 3, shard))  # all of the shard's, each once
-        assert sum(map(len, parts)) == len(study_jobs(cells, 3, shard))
+    trained, lock = [], threading.Lock()
+
+    def fake_train(config, out, verbose=None):  # as train: a run with a record is not trained again
+        if (out / "record.json").exists():
+            return {}
+        with lock:
+            trained.append((threading.current_thread().name, out.parts[-2], int(out.name)))
+        time.sleep(1.5 if out.parts[-2] == "cnn" and out.name == "0" else 0.2)  # one long cell
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "record.json").write_text("{}")
+        return {}
+    monkeypatch.setattr(reproduce_module, "train", fake_train)
+    monkeypatch.setattr(reproduce_module, "explain", lambda *a, **k: None)
+    children = [threading.Thread(target=reproduce_module.reproduce, name=f"job{j}", args=("seed000", "smoke"),
+                                 kwargs=dict(seeds=3, runs=tmp_path / "runs", job=(j, 2))) for j in (1, 2)]
+    for child in children:
+        child.start()
+        time.sleep(0.05)  # job1 claims the long first cell
+    for child in children:
+        child.join(timeout=60)
+    cells = study_jobs(cell_configs(load_experiment(experiment_path("seed000")), "smoke"), 3)
+    assert sorted((cell, seed) for _, cell, seed in trained) == sorted((cell, seed) for seed, cell in cells)
+    by_child = {name: sum(1 for who, _, _ in trained if who == name) for name in ("job1", "job2")}
+    assert by_child == {"job1": 1, "job2": len(cells) - 1}, trained  # job1 was busy with the long cell throughout
 
 
 def test_a_child_of_jobs_gets_its_share_of_the_cores_and_the_rest_of_the_command():
@@ -255,3 +281,36 @@ def test_a_killed_jobs_run_leaves_nothing_training_and_the_next_call_finishes_it
     assert len(list(study.glob("*/0/record.json"))) < 3  # killed before the end
     run_together([(command, env(tmp_path / "cache"))], timeout=600, cwd=tmp_path)
     assert len(list(study.glob("*/0/record.json"))) == 3
+
+
+def test_jobs_auto_takes_more_jobs_only_for_measured_gain_within_the_memory(tmp_path, monkeypatch):
+    import pneumonia_tf.jobs as jobs_module
+    from pneumonia_tf.config import resolve
+    monkeypatch.setenv("PNEUMONIA_TF_CACHE", str(tmp_path / "cache"))
+    config = resolve({"model": "model1", "image_size": 64, "batch_size": 32})
+    measured = {1: 100.0, 2: 130.0, 4: 134.0}  # images/s together: 2 jobs gain 30%, 4 jobs 3% more
+
+    def fake_rate(config, jobs, cores=None):
+        calls.append(jobs)
+        return {"images_per_s": measured[jobs], "rss_mb": 500.0}
+    calls = []
+    monkeypatch.setattr(jobs_module, "concurrent_rate", fake_rate)
+    monkeypatch.setattr(jobs_module, "available_memory_mb", lambda: 10_000.0)
+    chosen, rates = jobs_module.auto_jobs(config, images=1000, cores=4)
+    assert chosen == 2 and calls == [1, 2, 4] and rates[2]["images_per_s"] == 130.0
+    assert jobs_module.auto_jobs(config, images=1000, cores=4)[0] == 2 and calls == [1, 2, 4]  # cached: not timed again
+    monkeypatch.setattr(jobs_module, "available_memory_mb", lambda: 1_000.0)  # two jobs of 500 MB + their images do not fit
+    assert jobs_module.auto_jobs(config, images=1000, cores=4)[0] == 1
+
+
+@pytest.mark.slow
+def test_concurrent_timing_children_start_together_report_and_stop():
+    """The measurement behind --jobs auto, for real: two processes on one core each, released together."""
+    import subprocess
+
+    from pneumonia_tf.config import resolve
+    from pneumonia_tf.jobs import concurrent_rate
+    rate = concurrent_rate(resolve({"model": "model1", "image_size": 16, "batch_size": 4}), 2, cores=2, timeout=120)
+    assert rate["images_per_s"] > 0 and rate["rss_mb"] > 100  # TensorFlow and a model in each
+    ps = subprocess.run(["pgrep", "-f", "timing_child"], capture_output=True, text=True).stdout.split()
+    assert ps == []  # both ended

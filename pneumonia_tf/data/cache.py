@@ -26,15 +26,20 @@ def file_key(path: str | Path, *extra) -> str:
 
 
 @contextmanager
-def exclusive(path: Path):
+def exclusive(path: Path, wait: bool = True):
     """Hold an exclusive lock on `path`.lock while the block runs; other processes asking for the same
     lock wait. The kernel drops the lock when its holder dies, so a killed process never leaves one
-    that anybody waits on."""
+    that anybody waits on. The block gets True; with wait=False it gets False at once, unlocked, when
+    another process holds the lock."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
