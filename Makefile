@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 PROFILE ?= smoke
 DATA    ?=
 SEEDS   ?= 1
+JOBS    ?= 1
 SET     ?=
 PYTEST_ARGS ?=
 GPU     ?=
@@ -32,11 +33,11 @@ test:
 test-slow:
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
-# make reproduce-table1 [PROFILE=smoke|quick|paper] [DATA=path] [SEEDS=N] [SET="key=value ..."]; likewise
+# make reproduce-table1 [PROFILE=smoke|quick|paper] [DATA=path] [SEEDS=N] [JOBS=N|auto] [SET="key=value ..."]; likewise
 # every study. SET overrides a config key in every cell, e.g. SET=weights=none where ImageNet weights
 # cannot be had (the table then says the bases were randomly initialised).
 $(addprefix reproduce-,$(STUDIES)): reproduce-%:
-	$(PY) -m pneumonia_tf.reproduce $* --profile $(PROFILE) $(DATA_ARG) --seeds $(SEEDS) $(SET_ARG)
+	$(PY) -m pneumonia_tf.reproduce $* --profile $(PROFILE) $(DATA_ARG) --seeds $(SEEDS) --jobs $(JOBS) $(SET_ARG)
 	$(PY) -m pneumonia_tf.results $* --profile $(PROFILE) --check
 
 # every study, one after the other (CI: make reproduce-all PROFILE=smoke)
