@@ -3,7 +3,7 @@
 python -m pneumonia_tf.bench pipeline --data PATH --size 128
 python -m pneumonia_tf.bench decode --data PATH --size 128
 python -m pneumonia_tf.bench train --model model1 --size 128
-python -m pneumonia_tf.bench cam [--model model1 --size 128 --images 64]   (every CAM method, batched vs a loop)
+python -m pneumonia_tf.bench cam [--model model1 --size 128 --images 64 | --from-run RUN]   (every CAM method, batched vs a loop)
 python -m pneumonia_tf.bench dcgan [--batch-size 32]
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ import shutil
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from pneumonia_tf import cli
 
@@ -121,8 +122,11 @@ def bench_decode(args) -> None:
     shutil.rmtree(cache, ignore_errors=True)
 
 
-def _best_seconds(fn, repeats: int = 5) -> float:
-    fn()  # warm-up (tracing, oneDNN primitive creation)
+def _best_seconds(fn, repeats: int = 5, warm_up: bool = True) -> float:
+    """The least wall seconds of `repeats` calls of fn(), after one untimed call (tracing, oneDNN
+    primitive creation) unless warm_up=False."""
+    if warm_up:
+        fn()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
@@ -255,28 +259,35 @@ def bench_cam(args) -> None:
     from pneumonia_tf.cam.methods import METHODS
     from pneumonia_tf.models import build, spec
 
-    shape = (args.size, args.size, spec(args.model).channels)
-    model = build(args.model, shape, **({"weights": None} if spec(args.model).imagenet else {}))
-    x = np.random.default_rng(0).uniform(0, 1, (args.images, *shape)).astype("float32")
+    if args.from_run:  # a trained model on its own test images: Score-CAM skips the channels zero on an image
+        from pneumonia_tf.cam.explain import pick, run_inputs
+        from pneumonia_tf.run_folder import open_run
+        run = open_run(args.from_run)
+        model, (x, _) = run.model(), run_inputs(run, pick(run, "test", args.images)["path"])
+        what = f"{args.from_run} (trained, {run.config['model']} at {run.config['image_size']}px, its test images)"
+    else:
+        shape = (args.size, args.size, spec(args.model).channels)
+        model = build(args.model, shape, **({"weights": None} if spec(args.model).imagenet else {}))
+        x = np.random.default_rng(0).uniform(0, 1, (args.images, *shape)).astype("float32")
+        what = f"{args.model} at {args.size}px (untrained, random images)"
     layer = find_conv_layer(model)[1].name
     forward_rate = forward_ceilings(model, x, args.batch_size)
-    print(f"{args.model} at {args.size}px, {args.images} images, layer {layer}; each method batched (batch "
-          f"{args.batch_size}) against a per-image loop of the same method (keras-io style; Score-CAM one forward "
-          f"pass per channel), measured side by side:")
+    print(f"{what}, {len(x)} images, layer {layer}; each method batched (batch {args.batch_size}) against a "
+          f"per-image loop of the same method (keras-io style; Score-CAM one forward pass per channel), measured "
+          f"side by side, best of {args.repeats} (Score-CAM: of 1):")
     for method in (m for m in METHODS if m != "cam"):
-        loop_images = max(2, args.images // (8 if method == "scorecam" else 1))
+        repeats = 1 if method == "scorecam" else args.repeats
+        loop_images = max(2, len(x) // (8 if method == "scorecam" else 1))
         per_image_maps(x[:1], model, layer, method)  # warm up
-        start = time.perf_counter()
-        for i in range(loop_images):
-            per_image_maps(x[i:i + 1], model, layer, method)
-        loop = loop_images / (time.perf_counter() - start)
+        loop = loop_images / _best_seconds(lambda: [per_image_maps(x[i:i + 1], model, layer, method)
+                                                    for i in range(loop_images)], repeats, warm_up=False)
         maps(model, x[:args.batch_size], method, target="PNEUMONIA", batch_size=args.batch_size)  # trace once
-        start = time.perf_counter()
-        maps(model, x, method, target="PNEUMONIA", batch_size=args.batch_size)
-        batched = args.images / (time.perf_counter() - start)
+        batched = len(x) / _best_seconds(lambda: maps(model, x, method, target="PNEUMONIA", batch_size=args.batch_size),
+                                         repeats, warm_up=False)
         ceiling = forward_rate[method == "scorecam"]
         print(f"  {method:18s} per-image loop {loop:8.1f} maps/s   batched {batched:8.1f} maps/s   {batched / loop:6.1f}x"
               f"   forward-pass ceiling {ceiling:8.1f} maps/s ({batched / ceiling:4.0%} of it)")
+    print("  (Score-CAM's ceiling counts every channel; skipping those zero on an image can pass it)")
 
 
 def bench_dcgan(args) -> None:
@@ -327,6 +338,9 @@ def main(argv) -> int:
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--images", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=3, help="best of this many timings of each side (Score-CAM: 1)")
+    p.add_argument("--from-run", type=Path, help="a finished run folder: its trained model on its test images "
+                                                 "(default: --model untrained on random images)")
     p.set_defaults(run=bench_cam)
     p = sub.add_parser("dcgan", help="DCGAN step time at 64 and 128 px, with and without XLA")
     p.add_argument("--batch-size", type=int, default=32)

@@ -268,3 +268,12 @@ def test_the_audit_flags_a_model_trained_on_the_marker_phantom_and_not_one_train
         verdicts[data] = audit
     assert verdicts["synthetic-marker:60"]["verdict"].startswith("shortcut suspected"), verdicts
     assert verdicts["synthetic:60"]["verdict"] == "no shortcut found", verdicts
+
+
+def test_bench_cam_prints_every_method_batched_against_its_loop(capsys):
+    from pneumonia_tf.bench import main
+    assert main(["cam", "--model", "model1", "--size", "16", "--images", "4", "--batch-size", "2", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    for name in GRADIENT_METHODS:
+        line = next(line for line in out.splitlines() if line.strip().startswith(name + " "))
+        assert "per-image loop" in line and "batched" in line and line.count("maps/s") == 3, line

@@ -25,6 +25,7 @@ CASES = [
     ("pneumonia_tf.dcgan.__main__", ["--class", "NORMAL", "--feature-run", MISSING], "no such run folder"),
     ("pneumonia_tf.data.__main__", ["summary", "--data", MISSING], "no such file or folder"),
     ("pneumonia_tf.bench", ["pipeline", "--data", MISSING], "no such file or folder"),
+    ("pneumonia_tf.bench", ["cam", "--from-run", MISSING], "no such run folder"),
 ]
 
 
