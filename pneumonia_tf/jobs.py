@@ -1,6 +1,6 @@
-"""N cells at once on one machine (reproduce --jobs N): N child processes of the same command, each
-with its share of the cores, each running the J-th of N disjoint parts of this shard's (seed, cell)
-list (`--job J/N`).
+"""N cells at once on one machine (reproduce --jobs N): N child processes of the same command (`--job
+J/N`), each with its share of the cores, going down this shard's (seed, cell) list and each training
+the next cell no other child has claimed (pneumonia_tf.reproduce).
 
 The children share the run registry, generated/ and the caches exactly as shards do: a cell with a
 record is skipped, a seed's DCGANs are trained once under their lock, a cell a killed child left
@@ -12,9 +12,10 @@ On a machine with GPUs each child gets its own GPU(s) (CUDA_VISIBLE_DEVICES); mo
 refused.
 
 --jobs auto measures its rule (`auto_jobs`): N processes, each on its share of the cores, train the
-study's main model at once on random batches, for N = 1, 2, 4, ... up to the cores; it takes the
-largest N whose images/s beat the next smaller N's by GAIN, within the memory available. The rates
-are cached per machine and package versions with the plan's step timings (pneumonia_tf.plan).
+study's main model at once on random batches, for N = 1, 2, 4, ... up to the cores (and the GPUs);
+it stops at the first N whose images/s do not beat the previous N's by GAIN, or that would not fit in
+the memory available, and takes the N before it. The rates are cached per machine and package
+versions with the plan's step timings (pneumonia_tf.plan).
 """
 from __future__ import annotations
 
@@ -142,24 +143,28 @@ def concurrent_rate(config: dict, jobs: int, cores: int | None = None, timeout: 
     """{"images_per_s": of all `jobs` together, "rss_mb": the largest one's peak memory} when `jobs`
     processes, each limited to its share of the cores, train a resolved config's model on random
     batches at the same time (released together after their warm-up)."""
-    environment = {**os.environ, **thread_environment(jobs, cores), "PYTHONUNBUFFERED": "1"}
+    environment, gpus = {**os.environ, **thread_environment(jobs, cores), "PYTHONUNBUFFERED": "1"}, visible_gpus()
     command = [sys.executable, "-c", "from pneumonia_tf.jobs import timing_child; timing_child()"]
     with tempfile.TemporaryFile("w+") as errors:
-        children = [subprocess.Popen(command, env=environment, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=errors, text=True, preexec_fn=_die_with_parent) for _ in range(jobs)]
+        children = [subprocess.Popen(command, env={**environment, **device_environment(number, jobs, gpus)},
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True,
+                                     preexec_fn=_die_with_parent) for number in range(1, jobs + 1)]
         timer = threading.Timer(timeout, lambda: [child.kill() for child in children])
         timer.start()
         try:
             for child in children:
                 child.stdin.write(json.dumps(config) + "\n")
                 child.stdin.flush()
-            if any(child.stdout.readline().strip() != "ready" for child in children):
+            lines = [child.stdout.readline() for child in children]
+            if all(line.strip() == "ready" for line in lines):
+                for child in children:
+                    child.stdin.write("go\n")
+                    child.stdin.flush()
+                lines = [child.stdout.readline() for child in children]
+            if not all(line.startswith("{") for line in lines):  # one died (or the timer killed it)
                 errors.seek(0)
-                raise RuntimeError(f"a --jobs timing process failed:\n{errors.read()[-2000:]}")
-            for child in children:
-                child.stdin.write("go\n")
-                child.stdin.flush()
-            results = [json.loads(child.stdout.readline()) for child in children]
+                raise RuntimeError(f"a --jobs timing process ended early:\n{errors.read()[-2000:]}")
+            results = [json.loads(line) for line in lines]
         finally:
             timer.cancel()
             for child in children:
@@ -180,19 +185,23 @@ def available_memory_mb() -> float:
 
 
 def auto_jobs(config: dict, images: int, cores: int | None = None) -> tuple[int, dict[int, dict]]:
-    """(N, {n: concurrent_rate}) for --jobs auto: the largest n in 1, 2, 4, ... <= cores whose images/s
-    (measured, cached) beat the chosen smaller n's by GAIN, and whose n processes fit in the available
-    memory, each holding its model (the timing child's peak) and `images` decoded training images in
-    memory (float32 at the config's size and channels)."""
+    """(N, {n: concurrent_rate} of the n measured) for --jobs auto: going up n = 1, 2, 4, ... (at most
+    the cores, and the GPUs where there are any), the last n whose images/s (measured, cached) beat the
+    previous n's by GAIN. It stops before an n whose processes would not fit in 80% of the available
+    memory, each holding its model (the previous timing children's peak) and `images` decoded
+    training images (float32 at the config's size and channels), and at the first n without the gain."""
     from pneumonia_tf.plan import cached_seconds, step_key
-    cores = cores or os.cpu_count() or 1
-    candidates = [n for n in (1, 2, 4, 8, 16, 32, 64) if n <= cores]
-    rates = {n: cached_seconds(json.dumps({"jobs": n, "cores": cores, "step": step_key(config)}),
-                               lambda n=n: concurrent_rate(config, n, cores)) for n in candidates}
+    cores, gpus = cores or os.cpu_count() or 1, visible_gpus()
+    candidates = [n for n in (1, 2, 4, 8, 16, 32, 64) if n <= cores and (not gpus or n <= len(gpus))]
     data_mb = images * config["image_size"] ** 2 * config["channels"] * 4 / 2 ** 20
-    best = 1
+    measure = lambda n: cached_seconds(json.dumps({"jobs": n, "cores": cores, "step": step_key(config)}),  # noqa: E731
+                                       lambda: concurrent_rate(config, n, cores))
+    rates, best = {1: measure(1)}, 1
     for n in candidates[1:]:
-        fits = n * (rates[n]["rss_mb"] + data_mb) <= 0.8 * available_memory_mb()
-        if fits and rates[n]["images_per_s"] >= GAIN * rates[best]["images_per_s"]:
-            best = n
+        if n * (rates[best]["rss_mb"] + data_mb) > 0.8 * available_memory_mb():
+            break
+        rates[n] = measure(n)
+        if rates[n]["images_per_s"] < GAIN * rates[best]["images_per_s"]:
+            break
+        best = n
     return best, rates

@@ -62,8 +62,8 @@ class NotCalibrated(Exception):
 
 
 def cached_seconds(key: str, measure, timing: bool = True) -> dict:
-    """{name: seconds} for `key` from the calibration cache, else measured by `measure()` and stored
-    (with timing=False: NotCalibrated instead)."""
+    """The measurement `measure()` returns (a dict: step seconds, or --jobs auto's rates) for `key`
+    from the calibration cache, else measured and stored (with timing=False: NotCalibrated instead)."""
     path, known = _calibrations()
     if key not in known and not timing:
         raise NotCalibrated(key)

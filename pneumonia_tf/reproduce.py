@@ -13,9 +13,11 @@ Studies whose paper shows Grad-CAM or CAM ([explain]) get each run's maps and sc
 --shard I/N runs the I-th of N disjoint parts of the (seed, cell) list, so N processes or machines
 sharing runs/ and generated/ reproduce a study together; rerun a killed shard to finish its cells.
 --shard auto reads I and N from a Slurm job array or a Kubernetes Indexed Job (with --shard-count N).
-Each seed's DCGANs are trained once, by whichever shard needs them first, under a lock the others wait on.
+Each seed's DCGAN of each class is trained once, by whichever process needs it first, under a lock: a
+process finding one class locked trains the other, then waits.
 --jobs N trains N cells at once on this machine, N processes with a share of the cores each, sharing
-runs/ and generated/ as shards do (pneumonia_tf.jobs).
+runs/ and generated/ as shards do and each taking the next cell no other has claimed; --jobs auto
+measures N (pneumonia_tf.jobs).
 --plan prints what would be trained, in order, with each job's images, epochs and estimated wall time on
 this machine (pneumonia_tf.plan), and stops.
 """
@@ -61,17 +63,16 @@ def run_dcgans(experiment: dict, profile: str, config: dict, out: Path, runs: Pa
     holder): a class another process is training is left to it while this one trains the next, then
     waited for."""
     count = dcgan_settings(experiment, profile)["num_images"]
-    busy = []
-    for class_name in CLASSES:
-        with exclusive(out / class_name, wait=False) as mine:
-            if not mine:
-                busy.append(class_name)
-            elif not has_images(out / class_name, count):
+
+    def attempt(class_name: str, wait: bool) -> bool:
+        """Train the class's DCGAN unless its images are written; False (nothing done) when another
+        process holds its lock and wait is False."""
+        with exclusive(out / class_name, wait=wait) as mine:
+            if mine and not has_images(out / class_name, count):
                 _run_dcgan(experiment, profile, config, out, runs, class_name)
-    for class_name in busy:
-        with exclusive(out / class_name):  # its holder is training it; if it died, train it here
-            if not has_images(out / class_name, count):
-                _run_dcgan(experiment, profile, config, out, runs, class_name)
+            return mine
+    for class_name in [name for name in CLASSES if not attempt(name, wait=False)]:
+        attempt(class_name, wait=True)  # its holder trains it (or died: then it is trained here)
     return out
 
 
@@ -184,8 +185,8 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
     reproduce --jobs M's children, goes down the same list and trains each cell no other child has
     claimed (a lock per cell, dropped if its holder dies), so the M children share the work as it
     comes; its cells' output goes to log.txt in their run folders. `overrides` (training config keys,
-    e.g. strategy or decoded_cache) apply to every cell; decoded_cache to the DCGANs too. After each cell trained, one line: cells done of
-    those to train, elapsed, and the time to go at the mean rate so far."""
+    e.g. strategy or decoded_cache) apply to every cell; decoded_cache to the DCGANs too. After each cell trained, one line: cells done of those to train, elapsed, and the time to go at
+    the mean rate so far (in a child: of the whole list, which its siblings share)."""
     overrides = overrides or {}
     experiment, cells, data, study_runs, generated = _study(study, profile, data, runs, generated)
     jobs = study_jobs(cells, seeds, shard)
@@ -198,7 +199,9 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
     records = []
     with contextlib.ExitStack() as claims:  # a child's claims, held until it ends
         for seed, cell in jobs:
-            if child and not claims.enter_context(exclusive(study_runs / "jobs" / "claims" / f"{cell}-{seed}", wait=False)):
+            # only children claim: the workers of a multi-worker strategy all run the same command, in step
+            if child and not claims.enter_context(exclusive(study_runs / "jobs" / "claims" / f"{cell}-{seed}",
+                                                            wait=False)):
                 continue  # another child of this --jobs run trains it
             if needs_dcgan(cell):  # once per seed; later calls find it done
                 with cell_log(study_runs / "dcgan" / str(seed) if child else None):
@@ -223,13 +226,23 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
                 log.info(f"--- {experiment['study']} / {profile}: {trained} of {to_train} cells done, {elapsed / 60:.1f} min "
                          f"elapsed, about {elapsed / trained * (to_train - trained) / 60:.0f} min to go")
             records.append(out / "record.json")
-    if experiment.get("dcgan"):
-        for seed in sorted({seed for seed, cell in jobs if needs_dcgan(cell)}):
-            dcgan_quality(experiment, profile, real_config(seed), generated / f"seed{seed}",
-                          study_runs / "dcgan" / str(seed), study_runs / real_cell / str(seed))
+    if not child:  # a --jobs parent scores them once its children are done (pneumonia_tf.jobs)
+        score_dcgans(experiment, profile, cells, jobs, overrides, generated, study_runs)
     if data.startswith("synthetic"):
         synthetic.announce()
     return records
+
+
+def score_dcgans(experiment: dict, profile: str, cells: dict, jobs: list[tuple[int, str]], overrides: dict,
+                 generated: Path, study_runs: Path) -> None:
+    """The quality report (dcgan_quality) of each seed's DCGAN images among `jobs`, in the features of
+    that seed's clean real cell: run after the cells, so that classifier is trained."""
+    if not experiment.get("dcgan"):
+        return
+    real_cell = dcgan_split_cell(cells)
+    for seed in sorted({seed for seed, cell in jobs if uses_generated(cells[cell])}):
+        dcgan_quality(experiment, profile, resolve({**cells[real_cell], **overrides, "seed": seed}),
+                      generated / f"seed{seed}", study_runs / "dcgan" / str(seed), study_runs / real_cell / str(seed))
 
 
 @cli.entry_point
@@ -263,6 +276,9 @@ def main(argv) -> int:
     if not (args.jobs == "auto" or args.jobs.isdigit() and int(args.jobs) >= 1):
         raise UserError(f"--jobs {args.jobs}: expected a number of processes, 1 or more, or auto")
     jobs = int(args.jobs) if args.jobs != "auto" else None
+    if jobs != 1 and args.strategy == "multiworker":
+        raise UserError(f"--jobs {args.jobs} with --strategy multiworker: every worker runs this command and would "
+                        f"start its own jobs; use one or the other")
     if args.plan or jobs is None:
         table = plan(args.study, args.profile, args.data, args.seeds, args.runs, args.generated, **common)
         jobs, speedup = jobs_for(table, args.study, args.profile, args.data, overrides, jobs)
@@ -271,25 +287,32 @@ def main(argv) -> int:
         if jobs > 1 and not table.empty:
             print(f"with --jobs {jobs}: " + (f"about {table['estimate_s'].sum() / speedup / 60:.0f} min ({jobs} cells at "
                                               f"once, {speedup:.2f}x the images/s of one, as measured)" if speedup else
-                                              f"{jobs} cells at once; not measured for {jobs} jobs on this machine's cores"))
+                                              f"{jobs} cells at once; the gain was not measured (no cell to time, or "
+                                              f"more jobs than this machine's cores)"))
         return 0
     if jobs > 1:
-        experiment, cells, _, study_runs, _ = _study(args.study, args.profile, args.data, args.runs, args.generated)
-        to_train = len(unfinished(study_runs, study_jobs(cells, args.seeds, common["shard"])))
-        return run_children([*without_option(argv, "--jobs"), "--jobs", "1"], jobs, study_runs / "jobs", to_train,
-                            f"{experiment['study']} / {args.profile}")
+        experiment, cells, _, study_runs, generated = _study(args.study, args.profile, args.data, args.runs,
+                                                             args.generated)
+        pairs = study_jobs(cells, args.seeds, common["shard"])
+        code = run_children([*without_option(argv, "--jobs"), "--jobs", "1"], jobs, study_runs / "jobs",
+                            len(unfinished(study_runs, pairs)), f"{experiment['study']} / {args.profile}")
+        if code == 0:
+            score_dcgans(experiment, args.profile, cells, pairs, overrides, generated, study_runs)
+        return code
     reproduce(args.study, args.profile, args.data, args.seeds, args.runs, args.generated, **common,
               job=parse_shard(args.job))
     return 0
 
 
-def jobs_for(table, study: str, profile: str, data: str | None, overrides: dict, jobs: int | None) -> tuple[int, float]:
-    """(N, the images/s of N jobs over one job's, None where N was not measured) for a plan `table`: N = `jobs`, or with None the
-    measured choice of pneumonia_tf.jobs.auto_jobs. Both are measured on the study's main model: the
-    (model, size, batch) of the cells with the most estimated seconds, at its largest training set."""
-    cells = table[table["model"] != "dcgan"]
+def jobs_for(table, study: str, profile: str, data: str | None, overrides: dict,
+             jobs: int | None) -> tuple[int, float | None]:
+    """(N, the images/s of N jobs over one job's, None where nothing was measured) for a plan `table`:
+    N = `jobs`, or with None the measured choice of pneumonia_tf.jobs.auto_jobs. Both are measured on
+    the study's main model: the (model, size, batch) of the cells with the most estimated seconds, at
+    its largest training set. Nothing is measured for one job, or without a cell to train."""
+    cells = table[table["model"] != "dcgan"] if not table.empty else table
     if cells.empty or jobs == 1:
-        return jobs or 1, 1.0
+        return jobs or 1, None
     groups = cells.groupby(["model", "image_size", "batch_size"])["estimate_s"].sum()
     main_rows = cells.set_index(["model", "image_size", "batch_size"]).loc[[groups.idxmax()]]
     row = main_rows.sort_values("train_images").iloc[-1]

@@ -77,7 +77,7 @@ def test_the_methods_differ_where_their_formulas_do():
             assert a == b or not np.allclose(found[a], found[b], atol=1e-3), (a, b)
 
 
-def test_scorecam_skips_only_what_adds_nothing_channels_zero_on_an_image():
+def test_scorecam_skips_only_what_adds_nothing_channels_zero_on_an_image(monkeypatch):
     """After a ReLU, a channel that is zero on an image adds nothing to its map, and Score-CAM does not
     run its masked image; the map is still the formula over every channel."""
     model = linear_model(activation="relu")
@@ -90,9 +90,18 @@ def test_scorecam_skips_only_what_adds_nothing_channels_zero_on_an_image():
     x *= np.array([0.01, 0.01, 0.01, 4.0, 4.0, 4.0], "float32")[:, None, None, None]  # faint images: channel 2 off
     A = keras.Model(model.inputs, conv.output).predict(x, verbose=0)
     assert (A[..., 1] == 0).all() and 0 < (A[..., 2] == 0).all(axis=(1, 2)).sum() < 6
+    scored, traced = [], ScoreCAM._traced
+
+    def counting(self, model, layer, target):  # the masked images Score-CAM runs
+        run, channel_scores = traced(self, model, layer, target)
+        return run, lambda x, a, sign, image, channel: (scored.append(int(image.shape[0])),
+                                                        channel_scores(x, a, sign, image, channel))[1]
+    monkeypatch.setattr(ScoreCAM, "_traced", counting)
     for target, sign in (("PNEUMONIA", 1.0), ("NORMAL", -1.0)):
+        scored.clear()
         np.testing.assert_allclose(maps(model, x, "scorecam", target=target), by_hand(model, x, "scorecam", sign),
                                    atol=2e-5)
+        assert sum(scored) == (A != 0).any(axis=(1, 2)).sum() < A.shape[0] * A.shape[-1]
 
 
 def test_scorecam_batched_equals_one_forward_per_channel_per_image():

@@ -18,6 +18,7 @@ CASES = [
     ("pneumonia_tf.results", ["no_such_study"], "no such experiment file"),
     ("pneumonia_tf.reproduce", ["no_such_study"], "no such experiment file"),
     ("pneumonia_tf.reproduce", ["seed000", "--jobs", "two"], "--jobs two: expected a number of processes"),
+    ("pneumonia_tf.reproduce", ["seed000", "--jobs", "2", "--strategy", "multiworker"], "use one or the other"),
     ("pneumonia_tf.lr_find", ["--data", MISSING, "--out", "x"], "no such file or folder"),
     ("pneumonia_tf.train", ["--data", MISSING, "--out", "x"], "no such file or folder"),
     ("pneumonia_tf.train", ["--model", "model9", "--out", "x"], "unknown model 'model9'"),

@@ -21,6 +21,7 @@ def pip_line(*make_args: str) -> str:
 def test_make_install_picks_the_cpu_build_and_gpu_1_the_gpu_build():
     assert '-e ".[test,cpu]"' in pip_line()
     assert '-e ".[test,gpu]"' in pip_line("GPU=1")
+    assert '-e ".[test,cpu]"' in pip_line("GPU=0")
 
 
 def test_tensorflow_is_only_an_extra_and_both_builds_pin_one_version():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from conftest import write_image
 
@@ -86,3 +87,10 @@ def test_a_run_records_the_plans_estimate_only_where_the_machine_was_calibrated(
     page = provenance({"cnn": Cell("cnn", [folder], [record], [None])})["table"]
     assert "planned (s)" in page and f"<td>{planned}</td>" in page and "<td>12.5</td>" in page
     assert "fit (s)" in page and "<td>9.25</td>" in page  # where the wall time went
+
+
+def test_jobs_for_a_study_with_nothing_left_to_train_measures_nothing():
+    """A finished study's plan is an empty table: --plan and --jobs auto must say so, not fail."""
+    from pneumonia_tf.reproduce import jobs_for
+    for jobs in (None, 1, 2):
+        assert jobs_for(pd.DataFrame([]), "table1", "smoke", None, {}, jobs) == (jobs or 1, None)

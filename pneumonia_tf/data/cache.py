@@ -35,13 +35,14 @@ def exclusive(path: Path, wait: bool = True):
     with open(path.with_name(path.name + ".lock"), "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            locked = True
         except BlockingIOError:
-            yield False
-            return
+            locked = False
         try:
-            yield True
+            yield locked
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            if locked:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def fill_once(target: Path, fill) -> Path:
