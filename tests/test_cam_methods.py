@@ -279,6 +279,7 @@ def test_the_audit_flags_a_model_trained_on_the_marker_phantom_and_not_one_train
     assert verdicts["synthetic:60"]["verdict"] == "no shortcut found", verdicts
 
 
+@pytest.mark.slow  # 15-45 s: Score-CAM's per-image loop runs one forward pass per channel
 def test_bench_cam_prints_every_method_batched_against_its_loop(capsys):
     from pneumonia_tf.bench import main
     assert main(["cam", "--model", "model1", "--size", "16", "--images", "4", "--batch-size", "2", "--repeats", "1"]) == 0

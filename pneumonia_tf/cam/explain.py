@@ -189,5 +189,6 @@ def explain(run_dir: Path, method: str = "gradcam", methods: list[str] | None = 
         save_maps(out, rows, by_method)
         road_figure(result, out / "road.png")
         randomization_figure(result, out / "randomization.png")
-    write_json(out / "score.json", {**result, "timings_s": timings})
+    result = {**result, "timings_s": timings}
+    write_json(out / "score.json", result)
     return result
