@@ -4,7 +4,8 @@ Every (seed, cell) still without a record and every DCGAN still to train, with i
 validation images, epochs and batch, and an estimate of its wall time on this machine:
 
     cell:  epochs x (train steps x a train step's seconds + validation steps x a predict step's seconds)
-           + FIXED_CELL_S (start-up, data, evaluation, figures, maps)
+           + the seconds outside fit (data, build, evaluation, figures, maps): the median of this study's
+             finished cells on their records (wall time minus fit, plus their cam/ maps), else FIXED_CELL_S
     DCGAN: epochs x steps x a DCGAN step's seconds
 
 A step's seconds are timed here, on random images of the model's input size and batch (a few steps
@@ -35,7 +36,7 @@ from pneumonia_tf.data.sources import load
 from pneumonia_tf.dcgan.run import has_images
 from pneumonia_tf.experiments import cell_config, dcgan_settings, dcgan_split_cell, uses_generated
 from pneumonia_tf.inputs import load_data
-from pneumonia_tf.records import atomic_write, package_versions
+from pneumonia_tf.records import atomic_write, package_versions, read_json
 from pneumonia_tf.study_runs import unfinished
 
 # A cell's cost outside fit, in seconds: measured on the quick table1 at 64 px (models 1-3, seed 0: 40-80 s
@@ -151,10 +152,25 @@ def _loaded(config: dict, loaded: dict):
     return loaded[key]
 
 
+def outside_fit_seconds(study_runs: Path) -> tuple[float, int]:
+    """(seconds per cell outside fit, the finished cells they come from): the median over this study's
+    records with step timings of wall time minus fit plus the cell's maps (cam/score.json); with none,
+    (FIXED_CELL_S, 0)."""
+    outside = []
+    for path in sorted(study_runs.glob("*/*/record.json")):
+        record = read_json(path)
+        if "fit" not in record.get("timings_s", {}):
+            continue
+        cam = path.parent / "cam" / "score.json"
+        maps = sum(read_json(cam).get("timings_s", {}).values()) if cam.exists() else 0.0
+        outside.append(record["wall_time_s"] - record["timings_s"]["fit"] + maps)
+    return (float(np.median(outside)), len(outside)) if outside else (FIXED_CELL_S, 0)
+
+
 def cell_row(experiment: dict, profile: str, cell: str, seed: int, data: str, generated: Path,
-             overrides: dict, loaded: dict, timing: bool = True) -> dict:
-    """One pending cell: what it trains on and its estimated seconds (timing=False: NotCalibrated where
-    its step has not been timed on this machine)."""
+             overrides: dict, loaded: dict, timing: bool = True, outside_fit: float = FIXED_CELL_S) -> dict:
+    """One pending cell: what it trains on and its estimated seconds, fit plus `outside_fit`
+    (timing=False: NotCalibrated where its step has not been timed on this machine)."""
     config = resolve({**cell_config(experiment, profile, cell, data, generated), **overrides, "seed": seed})
     step = classifier_step_seconds(config, timing)  # first: without timing, NotCalibrated before any data is read
     split = _loaded(config, loaded)
@@ -168,7 +184,7 @@ def cell_row(experiment: dict, profile: str, cell: str, seed: int, data: str, ge
     fit = config["epochs"] * (math.ceil(images / batch) * step["train"] + math.ceil(val / batch) * step["predict"])
     return {"seed": seed, "job": cell, "model": config["model"], "image_size": config["image_size"],
             "batch_size": batch, "train_images": images, "val_images": val, "epochs": config["epochs"],
-            "estimate_s": round(fit + FIXED_CELL_S)}
+            "estimate_s": round(fit + outside_fit)}
 
 
 def dcgan_rows(experiment: dict, profile: str, real_config: dict, seed: int, generated: Path,
@@ -188,11 +204,14 @@ def dcgan_rows(experiment: dict, profile: str, real_config: dict, seed: int, gen
 
 
 def estimate_if_calibrated(experiment: dict, profile: str, cell: str, seed: int, data: str, generated: Path,
-                           overrides: dict) -> float | None:
-    """A cell's estimated seconds as --plan gives it, where this machine has timed its step (after a
-    --plan); else None. Nothing is timed, so a run does not pay for it."""
+                           overrides: dict, study_runs: Path | None = None) -> float | None:
+    """A cell's estimated seconds as --plan gives it (with study_runs: its finished cells' time outside
+    fit), where this machine has timed its step (after a --plan); else None. Nothing is timed, so a run
+    does not pay for it."""
+    outside = outside_fit_seconds(study_runs)[0] if study_runs else FIXED_CELL_S
     try:
-        return cell_row(experiment, profile, cell, seed, data, generated, overrides, {}, timing=False)["estimate_s"]
+        return cell_row(experiment, profile, cell, seed, data, generated, overrides, {}, timing=False,
+                        outside_fit=outside)["estimate_s"]
     except NotCalibrated:
         return None
 
@@ -203,14 +222,18 @@ def study_plan(experiment: dict, profile: str, cells: dict[str, dict], jobs: lis
     in its order: seed, job, model, image_size, batch_size, train_images, val_images, epochs, estimate_s."""
     rows, seeds_planned, loaded = [], set(), {}
     split_cell, to_train = dcgan_split_cell(cells), set(unfinished(study_runs, jobs))
+    outside, measured = outside_fit_seconds(study_runs)
     for seed, cell in jobs:
         if uses_generated(cells[cell]) and seed not in seeds_planned:
             seeds_planned.add(seed)
             real_config = resolve({**cells[split_cell], **overrides, "seed": seed})
             rows += dcgan_rows(experiment, profile, real_config, seed, generated / f"seed{seed}", loaded)
         if (seed, cell) in to_train:
-            rows.append(cell_row(experiment, profile, cell, seed, data, generated / f"seed{seed}", overrides, loaded))
-    return pd.DataFrame(rows)
+            rows.append(cell_row(experiment, profile, cell, seed, data, generated / f"seed{seed}", overrides, loaded,
+                                 outside_fit=outside))
+    table = pd.DataFrame(rows)
+    table.attrs.update(outside_fit_s=outside, outside_fit_cells=measured, maps="explain" in experiment)
+    return table
 
 
 def print_plan(table: pd.DataFrame, study: str, profile: str) -> None:
@@ -221,6 +244,14 @@ def print_plan(table: pd.DataFrame, study: str, profile: str) -> None:
     total = table["estimate_s"].sum()
     print(f"{study} / {profile}: {int((table['model'] != 'dcgan').sum())} cell run(s) and "
           f"{int((table['model'] == 'dcgan').sum())} DCGAN(s) to train, in this order; about {total / 60:.0f} min "
-          f"on this machine ({FIXED_CELL_S:.0f} s per cell outside fit; every epoch counted, early stopping can end "
-          f"a cell sooner)")
+          f"on this machine ({outside_note(table)}; every epoch counted, early stopping can end a cell sooner)")
     print(table.to_string(index=False))
+
+
+def outside_note(table: pd.DataFrame) -> str:
+    """Where the plan's seconds outside fit come from, in words."""
+    seconds, cells = table.attrs.get("outside_fit_s", FIXED_CELL_S), table.attrs.get("outside_fit_cells", 0)
+    if cells:
+        return f"{seconds:.0f} s per cell outside fit, the median of {cells} finished cell(s) of this study"
+    return (f"{seconds:.0f} s per cell outside fit, assumed: no finished cell of this study has step timings yet"
+            + ("; the maps of [explain] (minutes per cell) are not counted" if table.attrs.get("maps") else ""))

@@ -213,7 +213,7 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
             if fresh:
                 log.info(f"=== {experiment['study']} / {profile} / {cell} / seed {seed}")
                 estimate = estimate_if_calibrated(experiment, profile, cell, seed, data, generated / f"seed{seed}",
-                                                  overrides)
+                                                  overrides, study_runs)
                 if estimate is not None:  # the report sets it beside the wall time
                     write_json(out / ESTIMATE, {"estimate_s": estimate})
             with cell_log(out if child else None):

@@ -94,3 +94,21 @@ def test_jobs_for_a_study_with_nothing_left_to_train_measures_nothing():
     from pneumonia_tf.reproduce import jobs_for
     for jobs in (None, 1, 2):
         assert jobs_for(pd.DataFrame([]), "table1", "smoke", None, {}, jobs) == (jobs or 1, None)
+
+
+def test_the_time_outside_fit_comes_from_the_studys_finished_cells_maps_included(tmp_path, fixed_steps, capsys):
+    runs = tmp_path / "runs"
+    assert plan("seed000", "smoke", runs=runs).attrs["outside_fit_cells"] == 0  # nothing finished: assumed
+    assert "assumed" in plan_module.outside_note(plan("seed000", "smoke", runs=runs))
+    assert "maps of [explain]" in plan_module.outside_note(plan("seed000", "smoke", runs=runs))
+    done = runs / "seed000" / "smoke" / "cnn" / "0"
+    (done / "cam").mkdir(parents=True)
+    (done / "record.json").write_text(json.dumps({"wall_time_s": 40.0, "timings_s": {"data": 2, "fit": 30.0}}))
+    (done / "cam" / "score.json").write_text(json.dumps({"timings_s": {"grid": 5.0, "score": 10.0}}))
+    table = plan("seed000", "smoke", runs=runs)
+    assert (table.attrs["outside_fit_s"], table.attrs["outside_fit_cells"]) == (25.0, 1)  # 40 - 30 + 5 + 10
+    row = table.set_index("job").loc["cnn-test-selected"]
+    steps, val_steps = -(-row["train_images"] // row["batch_size"]), -(-row["val_images"] // row["batch_size"])
+    assert row["estimate_s"] == round(row["epochs"] * (steps * 0.1 + val_steps * 0.05) + 25.0)
+    assert main(["seed000", "--profile", "smoke", "--plan", "--runs", str(runs)]) == 0
+    assert "25 s per cell outside fit, the median of 1 finished cell(s)" in capsys.readouterr().out
