@@ -37,7 +37,7 @@ from pneumonia_tf.dcgan.run import has_images
 from pneumonia_tf.experiments import cell_config, dcgan_settings, dcgan_split_cell, uses_generated
 from pneumonia_tf.inputs import load_data
 from pneumonia_tf.records import atomic_write, package_versions, read_json
-from pneumonia_tf.study_runs import unfinished
+from pneumonia_tf.study_runs import maps_seconds, unfinished
 
 # A cell's cost outside fit, in seconds: measured on the quick table1 at 64 px (models 1-3, seed 0: 40-80 s
 # from the process start to config.json, the first step, and after fit for evaluation and figures).
@@ -161,9 +161,7 @@ def outside_fit_seconds(study_runs: Path) -> tuple[float, int]:
         record = read_json(path)
         if "fit" not in record.get("timings_s", {}):
             continue
-        cam = path.parent / "cam" / "score.json"
-        maps = sum(read_json(cam).get("timings_s", {}).values()) if cam.exists() else 0.0
-        outside.append(record["wall_time_s"] - record["timings_s"]["fit"] + maps)
+        outside.append(record["wall_time_s"] - record["timings_s"]["fit"] + (maps_seconds(path.parent) or 0.0))
     return (float(np.median(outside)), len(outside)) if outside else (FIXED_CELL_S, 0)
 
 

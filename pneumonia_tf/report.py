@@ -22,7 +22,7 @@ from pneumonia_tf import CLASSES
 from pneumonia_tf.experiments import test_selected
 from pneumonia_tf.plots import plt, save
 from pneumonia_tf.records import atomic_write, read_json
-from pneumonia_tf.study_runs import ESTIMATE, Cell
+from pneumonia_tf.study_runs import ESTIMATE, Cell, maps_seconds
 from pneumonia_tf.tables import INTERVAL_NOTE, SECTIONS, display_claims, display_table, table1_architecture
 
 RUN_FIGURES = (("training_curves.png", "training curves"), ("confusion_0.5.png", "confusion matrix at 0.5"),
@@ -150,11 +150,9 @@ def provenance(cells: dict[str, Cell]) -> dict:
             versions = versions or record.get("versions", {})
             estimate = read_json(folder / ESTIMATE)["estimate_s"] if (folder / ESTIMATE).exists() else None
             steps = {f"{step} (s)": seconds for step, seconds in record.get("timings_s", {}).items()}
-            cam = folder / "cam" / "score.json"
-            cam_s = sum(read_json(cam).get("timings_s", {}).values()) if cam.exists() else None
             rows.append({"cell": name, "seed": record.get("seed"), "split seed": record.get("split", {}).get("split_seed"),
                          "epochs": record.get("epochs_trained"), "wall time (s)": record.get("wall_time_s"),
-                         "planned (s)": estimate, **steps, "maps (s)": cam_s or None,
+                         "planned (s)": estimate, **steps, "maps (s)": maps_seconds(folder),
                          "commit": str(record.get("git_commit"))[:12]})
     return {"commits": sorted(commits), "versions": versions,
             "table": pd.DataFrame(rows).to_html(index=False, border=0) if rows else ""}

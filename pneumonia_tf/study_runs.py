@@ -79,3 +79,11 @@ def dcgan_quality(study_runs: Path, seed: int) -> dict[str, dict]:
     """{class: quality report} of seed `seed`'s DCGANs (runs/<study>/<profile>/dcgan/<seed>/<CLASS>/quality.json)."""
     folder = study_runs / DCGAN / str(seed)
     return {path.parent.name: read_json(path) for path in sorted(folder.glob("*/quality.json"))}
+
+
+def maps_seconds(run_folder: Path) -> float | None:
+    """The seconds a run's maps took (the sum of cam/score.json's timings_s), None without them."""
+    cam = Path(run_folder) / "cam" / "score.json"
+    if not cam.exists():
+        return None
+    return sum(read_json(cam).get("timings_s", {}).values()) or None

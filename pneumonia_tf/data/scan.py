@@ -38,6 +38,8 @@ def problem(path: str) -> str | None:
         return f"truncated or corrupt image ({error})"
     atomic_write(marker, b"")
     return None
+
+
 _READABLE: dict[str, tuple[int, int]] = {}  # path -> (size, mtime ns) this process found readable
 
 
