@@ -217,3 +217,26 @@ def test_a_file_that_breaks_after_a_load_is_found_by_the_next_load_in_the_proces
     victim = root / "train" / "NORMAL" / "IM-0001-0001.jpeg"
     victim.write_bytes(victim.read_bytes()[: len(victim.read_bytes()) // 2])
     assert "truncated" in load(str(root)).skipped[str(victim)]
+
+
+def test_a_first_load_decodes_each_file_once_into_the_cache_the_pipeline_then_reads(tmp_path, monkeypatch):
+    """The readability check is the decode into the persistent cache at the load's size: PIL opens only
+    the file that fails (for its reason), and the pipeline built next decodes nothing more."""
+    from PIL import Image
+
+    from pneumonia_tf.data import decoded_cache
+    from pneumonia_tf.data.pipeline import make_dataset
+    monkeypatch.setenv("PNEUMONIA_TF_CACHE", str(tmp_path / "cache"))
+    root = make_kermany(tmp_path / "data", per_class=6)
+    broken = root / "train" / "NORMAL" / "IM-0001-0001.jpeg"
+    broken.write_bytes(broken.read_bytes()[: len(broken.read_bytes()) // 2])
+    opened, written = [], []
+    real_open, real_write = Image.open, decoded_cache.atomic_write
+    monkeypatch.setattr(Image, "open", lambda path, *a, **k: opened.append(str(path)) or real_open(path, *a, **k))
+    monkeypatch.setattr(decoded_cache, "atomic_write", lambda path, data: written.append(path) or real_write(path, data))
+    data = load(str(root), image_size=32)
+    assert opened == [str(broken)] and "truncated" in data.skipped[str(broken)]
+    assert len(written) == len(data.index)  # every readable file decoded once, at 32 px
+    train = data.split("train")
+    batches = list(make_dataset(train["path"], train["label"], image_size=32, channels=3, batch_size=64))
+    assert len(written) == len(data.index) and sum(len(x) for x, _ in batches) == len(train)

@@ -68,13 +68,13 @@ def conv_and_logit(model: keras.Model, layer: str | None = None):
     if container is model:
         has_logit = any(l.name == "logit" for l in model.layers)
         tail = model.get_layer("logit").output if has_logit else out_layer.input
-        sub = keras.Model(model.inputs, [conv.output, tail])
+        sub = keras.Model(model.input, [conv.output, tail])  # .input keeps the structure a caller passes
 
         def run(images):
             activations, pre = sub(images, training=False)
             return activations, pre[:, 0] if has_logit else _logit_from(out_layer, pre)
         return run
-    inner = keras.Model(container.inputs, [conv.output, container.output])
+    inner = keras.Model(container.input, [conv.output, container.output])
 
     def run(images):
         x, activations = images, None

@@ -26,8 +26,8 @@ def cache_command(args) -> int:
     from pneumonia_tf.data.cache import cache_dir
     if args.clear:
         removed = decoded_cache.clear()
-        shutil.rmtree(cache_dir("scanned"), ignore_errors=True)
-        print(f"removed {removed} decoded images and the scan records from {cache_dir()}")
+        shutil.rmtree(cache_dir("scanned"), ignore_errors=True)  # the scan records of versions before 2026-12
+        print(f"removed {removed} decoded images from {cache_dir()}")
         return 0
     info = decoded_cache.info()
     print(f"decoded-image cache: {info['folder']}")

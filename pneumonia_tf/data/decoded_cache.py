@@ -6,7 +6,8 @@ Entry: <cache>/decoded/<size>x<size>x<channels>/<key[:2]>/<key>.tensor, a serial
 (tf.io.serialize_tensor) of the (size, size, channels) image, or of its first channel alone,
 (size, size, 1), when all its channels are equal (a radiograph saved as RGB). key = sha1 of the
 resolved path, file size, modification time (ns) and the decoder (pneumonia_tf.data.decode.DECODER), so
-a changed file or decoder is decoded again. Entries are decoded in parallel by tf.data, and each is
+a changed file or decoder is decoded again. load() fills it at the run's size as its check for
+unreadable files (pneumonia_tf.data.scan). Entries are decoded in parallel by tf.data, and each is
 written to a private temporary file and renamed: a reader sees a whole entry or none,
 concurrent writers of one entry all finish with the same pixels, and a killed writer leaves only a
 temporary file nobody reads or waits on (removed by `python -m pneumonia_tf.data cache --clear`).
@@ -21,6 +22,7 @@ import tensorflow as tf
 
 from pneumonia_tf.data.cache import cache_dir, file_key
 from pneumonia_tf.data.decode import DECODER, decode_resized
+from pneumonia_tf.data.index import DataError
 from pneumonia_tf.records import atomic_write
 
 FOLDER = "decoded"
@@ -45,33 +47,57 @@ def _entry_path(folder: Path, path: str) -> Path:
 
 
 def fill(paths, size: int, channels: int) -> Entries:
-    """Entries for `paths` (same order), decoding (in parallel, with tf.data) only those missing."""
+    """Entries for `paths` (same order), decoding (in parallel, with tf.data) only those missing.
+    A file that cannot be decoded is a DataError naming it (load() leaves such files out first, so this
+    is one that broke since)."""
+    paths = list(map(str, paths))
+    undecodable = decode_missing(paths, size, channels)
+    if undecodable:
+        raise DataError(f"{undecodable[0]}: cannot be decoded ({len(undecodable)} such file(s)); "
+                        "it changed or broke after the data set was loaded")
     folder = cache_dir(FOLDER, f"{size}x{size}x{channels}")
-    entries = [_entry_path(folder, str(p)) for p in paths]
-    one_channel, missing = [], []
-    for source, entry in zip(map(str, paths), entries):
-        try:
-            one_channel.append(entry.stat().st_size < 2 * size * size)  # 1 channel: S*S bytes and a header
-        except FileNotFoundError:
-            missing.append((source, entry))
-    if missing:
-        # The map must stay free of stateful ops (no file writes): under op determinism, which training
-        # turns on, tf.data runs a map with a stateful function on one thread.
-        sources = [source for source, _ in missing]
-        encoded = tf.data.Dataset.from_tensor_slices(sources).map(
-            lambda p: encoded_entry(p, size, channels), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        for (_, entry), (data, stored) in zip(missing, encoded.as_numpy_iterator()):
-            atomic_write(entry, data)
-            one_channel.append(stored == 1)
+    entries = [_entry_path(folder, path) for path in paths]
+    one_channel = [entry.stat().st_size < 2 * size * size for entry in entries]  # 1 channel: S*S bytes + header
     return Entries([str(e) for e in entries], 1 if all(one_channel) else channels)
 
 
+def decode_missing(paths: list[str], size: int, channels: int) -> list[str]:
+    """Decode into the cache each of `paths` that has no entry at (size, size, channels), in parallel
+    with tf.data; returns those that cannot be read or decoded (no entry is written for them). This is
+    also the check that a file is readable (pneumonia_tf.data.scan), so a first run decodes each file once."""
+    folder = cache_dir(FOLDER, f"{size}x{size}x{channels}")
+    missing, unreadable = [], []
+    for source in paths:
+        try:
+            entry = _entry_path(folder, source)
+        except OSError:  # the source itself is gone
+            unreadable.append(source)
+            continue
+        if not entry.exists():
+            missing.append((source, entry))
+    if missing:
+        # The map must stay free of stateful ops (no file writes): under op determinism, which training
+        # turns on, tf.data runs a map with a stateful function on one thread. Each element carries its
+        # index, so the map may finish them in any order (deterministic=False: a large file does not hold
+        # back the small ones behind it), and a file that fails to read or decode drops out of the
+        # stream (ignore_errors), which the indices left show.
+        encoded = tf.data.Dataset.from_tensor_slices((tf.range(len(missing)), [s for s, _ in missing])).map(
+            lambda i, p: (i, encoded_entry(p, size, channels)),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=False).ignore_errors()
+        decoded = set()
+        for i, data in encoded.as_numpy_iterator():
+            atomic_write(missing[i][1], data)
+            decoded.add(int(i))
+        unreadable += [source for i, (source, _) in enumerate(missing) if i not in decoded]
+    return unreadable
+
+
 def encoded_entry(path, size: int, channels: int):
-    """A source path (string tensor) -> (the entry's bytes, a serialized uint8 tensor; its channels):
-    the decoded (size, size, channels) image, or its first channel alone when all are equal."""
+    """A source path (string tensor) -> the entry's bytes, a serialized uint8 tensor: the decoded
+    (size, size, channels) image, or its first channel alone when all are equal."""
     image = decode_resized(tf.io.read_file(path), size, channels)
     pixels = tf.cond(tf.reduce_all(tf.equal(image, image[..., :1])), lambda: image[..., :1], lambda: image)
-    return tf.io.serialize_tensor(pixels), tf.shape(pixels)[-1]
+    return tf.io.serialize_tensor(pixels)
 
 
 def read_entry(entry, size: int, channels: int):

@@ -102,7 +102,7 @@ def make_data(index: pd.DataFrame, name: str, root: str, unreadable: dict[str, s
     """The Data of a raw index: unreadable images dropped (listed in .skipped; with strict=True they are
     an error), a warning (or with strict an error) when official train and test share patients, and a
     validation split carved from train by patient (stratified, seeded) unless the index has one."""
-    index, skipped = drop_unreadable(index, unreadable, strict=strict)
+    index, skipped = drop_unreadable(index, image_size, unreadable, strict=strict)
     official_shared = shared_patients(index.assign(split=index["split"].replace({"val": "train"}))).get(
         "test/train", [])
     if official_shared:

@@ -20,7 +20,7 @@ COLLAPSE_RATIO = 0.5  # generated diversity below half of the real one: mode-col
 
 def feature_extractor(model: keras.Model, normalize, image_size: int, channels: int):
     """images (N, S, S, C) in [0, 255] -> (N, D) features from the layer before the model's logit."""
-    features = keras.Model(model.inputs, model.get_layer("logit").input)
+    features = keras.Model(model.input, model.get_layer("logit").input)
 
     def extract(images: np.ndarray) -> np.ndarray:
         x = keras.ops.image.resize(images.astype("float32"), (image_size, image_size))
