@@ -3,6 +3,7 @@
 python -m pneumonia_tf.bench pipeline --data PATH --size 128
 python -m pneumonia_tf.bench decode --data PATH --size 128
 python -m pneumonia_tf.bench train --model model1 --size 128
+python -m pneumonia_tf.bench fit [--study table1 --profile quick --cell model1 --data PATH]   (real pipeline vs held batches)
 python -m pneumonia_tf.bench cam [--model model1 --size 128 --images 64 | --from-run RUN]   (every CAM method, batched vs a loop)
 python -m pneumonia_tf.bench dcgan [--batch-size 32]
 """
@@ -225,6 +226,51 @@ def bench_train(args) -> None:
               f"({rate / baseline:.2f}x plain fit)")
 
 
+def bench_fit(args) -> None:
+    """images/s of fit() on a study cell's own training pipeline (from the decoded cache, with its
+    augmentation, under its process state) against fit() on the same batches held in memory, same
+    model, timed in alternation; the gap is what the pipeline costs training."""
+    import tensorflow as tf
+
+    from pneumonia_tf.config import resolve
+    from pneumonia_tf.experiments import cell_config, experiment_path, load_experiment
+    from pneumonia_tf.fit_setup import compile_model, optimizer_from_config, process_state
+    from pneumonia_tf.inputs import build_model, datasets_for
+
+    config = resolve({**cell_config(load_experiment(experiment_path(args.study)), args.profile, args.cell,
+                                    args.data), "seed": 0})
+    with process_state(0, deterministic=config["deterministic"], policy=config["mixed_precision"]):
+        train = datasets_for(config).train
+        epoch = int(train.cardinality())
+        steps = min(args.steps or epoch, epoch)
+        held = list(train.take(steps))  # one pass of the pipeline: the batches fit would get, augmented once
+        memory = tf.data.Dataset.from_generator(lambda: iter(held), output_signature=train.element_spec).cache() \
+            .apply(tf.data.experimental.assert_cardinality(steps))  # a known length, as the real side has
+        list(memory)  # the held batches, now in tf.data's memory cache: reading them costs ~nothing
+        model = build_model({**config, "weights": None})  # the cost, not the weights: nothing downloaded
+        compile_model(model, optimizer_from_config(config), jit_compile=config["jit_compile"],
+                      steps_per_execution=config["steps_per_execution"])
+        images = sum(len(x) for x, _ in held)
+        sides = {"real pipeline (decoded cache, augmented)": train.take(steps), "same batches held in memory": memory}
+        for ds in sides.values():  # warm-up: tracing, and the pipeline's own in-memory cache of decoded images
+            model.fit(ds, epochs=1, verbose=0, shuffle=False)
+        best = dict.fromkeys(sides, 0.0)
+        for _ in range(args.repeats):  # in alternation: the machine's speed drifts
+            for name, ds in sides.items():
+                start = time.perf_counter()
+                model.fit(ds, epochs=1, verbose=0, shuffle=False)
+                best[name] = max(best[name], images / (time.perf_counter() - start))
+    print(f"{args.study} / {args.profile} / {args.cell}: {config['model']} at {config['image_size']} px, batch "
+          f"{config['batch_size']}, {steps} of {epoch} batches of an epoch per timing ({images} images), "
+          f"augmentation {config['augmentation']}; data {config['data']}; best of {args.repeats}:")
+    for name, rate in best.items():
+        print(f"  fit on the {name:42s} {rate:8.1f} images/s")
+    real, held_rate = best.values()
+    gap = 1 - real / held_rate
+    print(f"  the pipeline costs fit {gap:.1%} of its rate on held batches "
+          f"({'within' if gap <= 0.05 else 'ABOVE'} the 5% target)")
+
+
 def per_image_maps(img_array, model, layer: str, method: str):
     """One image's raw map the way a user loops it (the keras-io Grad-CAM example's make_gradcam_heatmap,
     generalized): a fresh sub-model and an eager tape per call, then the method's own weighting
@@ -234,7 +280,8 @@ def per_image_maps(img_array, model, layer: str, method: str):
     import tensorflow as tf
 
     from pneumonia_tf.cam.methods import METHODS
-    grad_model = keras.models.Model(model.input, [model.get_layer(layer).output, model.get_layer("logit").output])
+    from pneumonia_tf.keras_compat import model_input
+    grad_model = keras.models.Model(model_input(model), [model.get_layer(layer).output, model.get_layer("logit").output])
     if method == "scorecam":
         activations, _ = grad_model(img_array)
         weights = []
@@ -348,6 +395,14 @@ def main(argv) -> int:
     p.add_argument("--steps", type=int, default=16)
     p.add_argument("--repeats", type=int, default=3)
     p.set_defaults(run=bench_train)
+    p = sub.add_parser("fit", help="fit on a study cell's real pipeline vs on the same batches in memory")
+    p.add_argument("--study", default="table1")
+    p.add_argument("--profile", default="quick")
+    p.add_argument("--cell", default="model1")
+    p.add_argument("--data", default=None, help="data set (default: the profile's, the phantom without DATA)")
+    p.add_argument("--steps", type=int, default=None, help="batches per timing (default: one epoch)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.set_defaults(run=bench_fit)
     p = sub.add_parser("cam", help="every CAM method batched vs a per-image loop of the same method")
     p.add_argument("--model", default="model1")
     p.add_argument("--size", type=int, default=128)

@@ -8,6 +8,10 @@ around or why.
   (Trainer._symbolic_build); this does the same after the recompile, from zero batches of the model's
   own input and output shapes.
 - tuner_role: keras-tuner's own chief / worker rule (its distribute utilities have no public path).
+- model_input: a model's symbolic input(s) to build a sub-model from, single or a list: a sub-model built
+  on the flat `model.inputs` list expects a list, and Keras 3 warns "The structure of `inputs` doesn't
+  match the expected structure" on every call with a tensor (`model.input` raises on a Sequential
+  built without an Input).
 - op_determinism: TensorFlow's op determinism for one run, switched back off after it (TensorFlow's
   public API can only switch it on, for the rest of the process).
 """
@@ -25,11 +29,16 @@ def _zeros(tensors):
         lambda t: np.zeros((1, *t.shape[1:]), dtype=keras.backend.standardize_dtype(t.dtype)), tensors)
 
 
+def model_input(model: keras.Model):
+    """The model's one symbolic input, or the list of them where it has several."""
+    return model.inputs[0] if len(model.inputs) == 1 else model.inputs
+
+
 def build_compile_state(model: keras.Model) -> None:
     """Build a freshly compiled model's metrics and loss state now, outside any traced function, in the
     current strategy scope (Trainer._symbolic_build, which fit runs before its first step)."""
     outputs = model.outputs[0] if len(model.outputs) == 1 else model.outputs
-    model._symbolic_build(data_batch=(_zeros(model.inputs[0] if len(model.inputs) == 1 else model.inputs),
+    model._symbolic_build(data_batch=(_zeros(model_input(model)),
                                       _zeros(outputs)))
 
 

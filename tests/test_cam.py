@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from pneumonia_tf.cam import cam, find_conv_layer, gradcam
+from pneumonia_tf.cam import cam, conv_and_logit, find_conv_layer, gradcam
 from pneumonia_tf.cam.checks import (boxes_to_mask, deletion_insertion, iou, pointing_game,
                                      randomization_correlation)
 from pneumonia_tf.cam.figures import overlay
@@ -61,6 +61,19 @@ def square_detector(form: str) -> keras.Model:
         return keras.Model(inputs, x)
     base = keras.Model(inputs, conv(inputs), name="base")  # nested base model
     return keras.Sequential([keras.Input((32, 32, 1)), base, *head])
+
+
+@pytest.mark.parametrize("form", ["sequential", "functional", "nested", "model1"])
+def test_maps_raise_no_input_structure_warning(form):
+    """The sub-models keep the model's own input structure: Keras 3 warns "The structure of `inputs`
+    doesn't match" on every call of a sub-model built from the flat `model.inputs` list (and
+    `model.input` raises on a Sequential built without an Input)."""
+    import warnings
+    model = build("model1", (32, 32, 1)) if form == "model1" else square_detector(form)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        activations, logits = conv_and_logit(model)(np.zeros((2, 32, 32, 1), "float32"))
+    assert activations.shape[0] == 2 and logits.shape == (2,)
 
 
 @pytest.mark.parametrize("form", ["sequential", "functional", "nested"])

@@ -288,15 +288,3 @@ def test_bench_cam_prints_every_method_batched_against_its_loop(capsys):
         line = next(line for line in out.splitlines() if line.strip().startswith(name + " "))
         assert "per-image loop" in line and "batched" in line and line.count("maps/s") == 3, line
 
-
-@pytest.mark.parametrize("family", ["model1", pytest.param("vgg16", marks=pytest.mark.slow)])
-def test_maps_raise_no_input_structure_warning(family):
-    """The sub-model keeps the model's own input structure: Keras 3 warns "The structure of `inputs`
-    doesn't match" on every call of a sub-model built from the flat `model.inputs` list."""
-    import warnings
-    options = {"weights": None} if family in imagenet_models() else {}
-    model = build(family, (32, 32, 3), **options)
-    x = np.zeros((2, 32, 32, 3), "float32")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)
-        base.conv_and_logit(model)(x)

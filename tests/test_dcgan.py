@@ -202,13 +202,18 @@ def test_a_class_another_process_is_training_is_left_to_it_while_the_next_trains
     from pneumonia_tf.data.cache import exclusive
     from pneumonia_tf.experiments import experiment_path, load_experiment
     order, out = [], tmp_path / "generated"
-    monkeypatch.setattr(reproduce_module, "_run_dcgan", lambda *args: order.append((args[-1], time.monotonic())))
-    holding = threading.Event()
+    holding, pneumonia_trained = threading.Event(), threading.Event()
 
-    def other_job():
+    def train_one(*args):
+        order.append((args[-1], time.monotonic()))
+        if args[-1] == "PNEUMONIA":
+            pneumonia_trained.set()
+    monkeypatch.setattr(reproduce_module, "_run_dcgan", train_one)
+
+    def other_job():  # holds NORMAL until PNEUMONIA is trained (at most 30 s: code that waits for NORMAL first)
         with exclusive(out / "NORMAL"):
             holding.set()
-            time.sleep(1.0)
+            pneumonia_trained.wait(30)
     released = [None]
     holder = threading.Thread(target=lambda: (other_job(), released.__setitem__(0, time.monotonic())))
     holder.start()

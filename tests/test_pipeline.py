@@ -159,3 +159,13 @@ def test_class_augmentation_changes_only_that_class(synthetic):
     np.testing.assert_array_equal(xf[y == 1], x[y == 1])
     with pytest.raises(Exception, match="unknown class 'HEALTHY'"):
         make_dataset(test["path"], test["label"], class_augmentation={"HEALTHY": {"horizontal_flip": True}}, **common)
+
+
+def test_bench_fit_times_the_cells_pipeline_against_its_own_batches_held_in_memory(capsys):
+    from pneumonia_tf.bench import main
+    assert main(["fit", "--profile", "smoke", "--cell", "model1", "--steps", "2", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "table1 / smoke / model1" in out and "2 of " in out
+    rates = [float(line.split()[-2]) for line in out.splitlines() if line.strip().startswith("fit on the")]
+    assert len(rates) == 2 and min(rates) > 0
+    assert "the pipeline costs fit" in out

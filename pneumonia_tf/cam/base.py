@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pneumonia_tf.keras_compat import model_input
 from pneumonia_tf.models.registry import SPECS
 
 TARGETS = {"predicted": None, "PNEUMONIA": 1.0, "NORMAL": -1.0, 1: 1.0, 0: -1.0}
@@ -68,13 +69,13 @@ def conv_and_logit(model: keras.Model, layer: str | None = None):
     if container is model:
         has_logit = any(l.name == "logit" for l in model.layers)
         tail = model.get_layer("logit").output if has_logit else out_layer.input
-        sub = keras.Model(model.input, [conv.output, tail])  # .input keeps the structure a caller passes
+        sub = keras.Model(model_input(model), [conv.output, tail])
 
         def run(images):
             activations, pre = sub(images, training=False)
             return activations, pre[:, 0] if has_logit else _logit_from(out_layer, pre)
         return run
-    inner = keras.Model(container.input, [conv.output, container.output])
+    inner = keras.Model(model_input(container), [conv.output, container.output])
 
     def run(images):
         x, activations = images, None

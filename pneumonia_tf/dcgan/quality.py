@@ -15,12 +15,14 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from pneumonia_tf.keras_compat import model_input
+
 COLLAPSE_RATIO = 0.5  # generated diversity below half of the real one: mode-collapse warning
 
 
 def feature_extractor(model: keras.Model, normalize, image_size: int, channels: int):
     """images (N, S, S, C) in [0, 255] -> (N, D) features from the layer before the model's logit."""
-    features = keras.Model(model.input, model.get_layer("logit").input)
+    features = keras.Model(model_input(model), model.get_layer("logit").input)
 
     def extract(images: np.ndarray) -> np.ndarray:
         x = keras.ops.image.resize(images.astype("float32"), (image_size, image_size))
