@@ -210,16 +210,17 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
             config = {**cell_config(experiment, profile, cell, data, generated / f"seed{seed}"), **overrides, "seed": seed}
             out = study_runs / cell / str(seed)
             fresh = not (out / "record.json").exists()
+            estimate = None
             if fresh:
                 log.info(f"=== {experiment['study']} / {profile} / {cell} / seed {seed}")
                 estimate = estimate_if_calibrated(experiment, profile, cell, seed, data, generated / f"seed{seed}",
-                                                  overrides, study_runs)
-                if estimate is not None:  # the report sets it beside the wall time
-                    write_json(out / ESTIMATE, {"estimate_s": estimate})
+                                                  overrides, study_runs)  # before the cell's own record exists
             with cell_log(out if child else None):
                 record = train(config, out, verbose=2 if child else verbose)  # a child: one line per epoch
                 if "explain" in experiment and "worker" not in record:  # the paper shows Grad-CAM or CAM
                     explain(out, **explain_settings(experiment, profile))
+            if estimate is not None and "worker" not in record:  # only the chief writes the run folder
+                write_json(out / ESTIMATE, {"estimate_s": estimate})  # the report sets it beside the wall time
             if fresh:
                 trained += 1
                 elapsed = time.time() - started

@@ -89,6 +89,28 @@ def test_a_run_records_the_plans_estimate_only_where_the_machine_was_calibrated(
     assert "fit (s)" in page and "<td>9.25</td>" in page  # where the wall time went
 
 
+@pytest.mark.parametrize("worker", [None, 1])
+def test_only_the_chief_writes_the_plans_estimate_into_the_run_folder(tmp_path, monkeypatch, worker):
+    """Every worker of a multi-worker strategy runs reproduce; the chief writes the run folder (a
+    worker's train() returns a record with its "worker" index and writes its scratch folder)."""
+    import pneumonia_tf.reproduce as reproduce_module
+    from pneumonia_tf.study_runs import ESTIMATE
+    monkeypatch.setattr(reproduce_module, "estimate_if_calibrated", lambda *args: 123)
+    monkeypatch.setattr(reproduce_module, "explain", lambda *args, **kwargs: None)
+
+    def train(config, out, verbose):
+        if worker is not None:
+            return {"worker": worker}
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "record.json").write_text("{}")
+        return {}
+    monkeypatch.setattr(reproduce_module, "train", train)
+    runs = tmp_path / "runs"
+    reproduce_module.reproduce("seed000", "smoke", data="synthetic:8", runs=runs, generated=tmp_path / "generated")
+    written = sorted(p.parent.parent.name for p in (runs / "seed000" / "smoke").glob(f"*/0/{ESTIMATE}"))
+    assert written == ([] if worker else ["cnn", "cnn-test-selected"])
+
+
 def test_jobs_for_a_study_with_nothing_left_to_train_measures_nothing():
     """A finished study's plan is an empty table: --plan and --jobs auto must say so, not fail."""
     from pneumonia_tf.reproduce import jobs_for
