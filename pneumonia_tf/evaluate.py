@@ -19,7 +19,7 @@ from pneumonia_tf import CLASSES, cli, plots
 from pneumonia_tf.data.index import DataError
 from pneumonia_tf.data.pipeline import make_dataset
 from pneumonia_tf.data.sources import load
-from pneumonia_tf.inputs import datasets_for
+from pneumonia_tf.inputs import check_shape, datasets_for
 from pneumonia_tf.metrics import choose_threshold, report
 from pneumonia_tf.predictions import read_predictions, write_predictions
 from pneumonia_tf.records import provenance, write_json
@@ -72,7 +72,7 @@ def external_frame(run: Run, data: str, split: str) -> pd.DataFrame:
     or all of it. Data the loaders refuse (a missing class, a bad layout) and an empty split are one-line
     errors naming the data."""
     config = run.config
-    index = load(data, image_size=config["image_size"], strict=config["strict"]).index
+    index = load(data, image_size=config["image_size"], strict=config["strict"], **check_shape(config)).index
     rows = index if split == "all" else index[index["split"] == "test"]
     if rows.empty:
         raise DataError(f"{data}: no images in its {split} split to evaluate {run.path} on")

@@ -33,7 +33,12 @@ def load_data(config: dict) -> Data:
     """The data set of a resolved config with its splits: validation carved by patient with the
     config's split_seed (not its training seed), so every seed of a study sees the same patients."""
     return load(config["data"], image_size=config["image_size"], val_fraction=config["val_fraction"],
-                seed=config["split_seed"], strict=config.get("strict", False))
+                seed=config["split_seed"], strict=config.get("strict", False), **check_shape(config))
+
+
+def check_shape(config: dict) -> dict:
+    """load()'s keywords for the shape its check decodes at, the one the config's pipeline reads."""
+    return {"channels": config["channels"], "decoded_cache": config.get("decoded_cache", True)}
 
 
 def split_record(config: dict, data: Data) -> dict:
@@ -48,7 +53,7 @@ def split_record(config: dict, data: Data) -> dict:
 def training_frame(config: dict, data: Data) -> pd.DataFrame:
     """The images a config trains on: the data's train split, or the train_data sources instead of it
     (seed 004 after DCGAN: generated images only), plus the extra_train sources."""
-    load_train = lambda source: load(source, image_size=config["image_size"]).index  # noqa: E731
+    load_train = lambda source: load(source, image_size=config["image_size"], **check_shape(config)).index  # noqa: E731
     parts = [load_train(source) for source in config["train_data"]] or [data.split("train")]
     parts += [load_train(source) for source in config["extra_train"]]
     frame = pd.concat(parts, ignore_index=True)

@@ -10,7 +10,7 @@ around or why.
 - tuner_role: keras-tuner's own chief / worker rule (its distribute utilities have no public path).
 - model_input: a model's symbolic input(s) to build a sub-model from, single or a list: a sub-model built
   on the flat `model.inputs` list expects a list, and Keras 3 warns "The structure of `inputs` doesn't
-  match the expected structure" on every call with a tensor (`model.input` raises on a Sequential
+  match the expected structure" on every call with one array (`model.input` raises on a Sequential
   built without an Input).
 - op_determinism: TensorFlow's op determinism for one run, switched back off after it (TensorFlow's
   public API can only switch it on, for the rest of the process).

@@ -49,7 +49,7 @@ class SplitConfig(tfds.core.BuilderConfig):
 
 def _suite_data(manual_dir: Path, config: SplitConfig):
     return load_files(str(manual_dir), image_size=config.image_size, val_fraction=config.val_fraction,
-                      seed=config.seed, strict=False)
+                      seed=config.seed, strict=False, decoded_cache=False)  # the build reads the files itself
 
 
 def _grey(path: str) -> np.ndarray:

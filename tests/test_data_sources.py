@@ -219,24 +219,41 @@ def test_a_file_that_breaks_after_a_load_is_found_by_the_next_load_in_the_proces
     assert "truncated" in load(str(root)).skipped[str(victim)]
 
 
-def test_a_first_load_decodes_each_file_once_into_the_cache_the_pipeline_then_reads(tmp_path, monkeypatch):
-    """The readability check is the decode into the persistent cache at the load's size: PIL opens only
-    the file that fails (for its reason), and the pipeline built next decodes nothing more."""
+@pytest.mark.parametrize("channels, decoded_cache", [(3, True), (1, True), (3, False)])
+def test_a_first_load_decodes_each_file_once_into_the_cache_the_pipeline_then_reads(tmp_path, monkeypatch, channels,
+                                                                                   decoded_cache):
+    """The readability check is the decode into the persistent cache at the load's size and channels:
+    PIL opens only the file that fails (for its reason), and the pipeline built next decodes nothing
+    more. With the cache bypassed, the check writes nothing to it."""
     from PIL import Image
 
-    from pneumonia_tf.data import decoded_cache
+    from pneumonia_tf.data import decoded_cache as cache_module
     from pneumonia_tf.data.pipeline import make_dataset
     monkeypatch.setenv("PNEUMONIA_TF_CACHE", str(tmp_path / "cache"))
     root = make_kermany(tmp_path / "data", per_class=6)
     broken = root / "train" / "NORMAL" / "IM-0001-0001.jpeg"
     broken.write_bytes(broken.read_bytes()[: len(broken.read_bytes()) // 2])
     opened, written = [], []
-    real_open, real_write = Image.open, decoded_cache.atomic_write
+    real_open, real_write = Image.open, cache_module.atomic_write
     monkeypatch.setattr(Image, "open", lambda path, *a, **k: opened.append(str(path)) or real_open(path, *a, **k))
-    monkeypatch.setattr(decoded_cache, "atomic_write", lambda path, data: written.append(path) or real_write(path, data))
-    data = load(str(root), image_size=32)
+    monkeypatch.setattr(cache_module, "atomic_write", lambda path, data: written.append(path) or real_write(path, data))
+    data = load(str(root), image_size=32, channels=channels, decoded_cache=decoded_cache)
     assert opened == [str(broken)] and "truncated" in data.skipped[str(broken)]
-    assert len(written) == len(data.index)  # every readable file decoded once, at 32 px
+    assert len(written) == (len(data.index) if decoded_cache else 0)  # every readable file decoded once, at 32 px
     train = data.split("train")
-    batches = list(make_dataset(train["path"], train["label"], image_size=32, channels=3, batch_size=64))
-    assert len(written) == len(data.index) and sum(len(x) for x, _ in batches) == len(train)
+    batches = list(make_dataset(train["path"], train["label"], image_size=32, channels=channels, batch_size=64,
+                                decoded_cache=decoded_cache))
+    assert len(written) == (len(data.index) if decoded_cache else 0)
+    assert sum(len(x) for x, _ in batches) == len(train) and batches[0][0].shape[-1] == channels
+
+
+def test_a_file_that_breaks_after_its_check_is_an_error_naming_it_when_the_pipeline_decodes_it(tmp_path, monkeypatch):
+    from pneumonia_tf.data.pipeline import make_dataset
+    monkeypatch.setenv("PNEUMONIA_TF_CACHE", str(tmp_path / "cache"))
+    root = make_kermany(tmp_path / "data", per_class=3)
+    data = load(str(root), image_size=32)
+    victim = root / "train" / "NORMAL" / "IM-0000-0001.jpeg"
+    victim.write_bytes(victim.read_bytes()[:100])  # a new size: a new cache key, decoded again
+    assert str(victim) in set(data.index["path"])
+    with pytest.raises(DataError, match=r"IM-0000-0001.jpeg: cannot be decoded"):
+        make_dataset(data.index["path"], data.index["label"], image_size=32, channels=3)

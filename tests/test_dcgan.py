@@ -210,12 +210,14 @@ def test_a_class_another_process_is_training_is_left_to_it_while_the_next_trains
             pneumonia_trained.set()
     monkeypatch.setattr(reproduce_module, "_run_dcgan", train_one)
 
+    released = [None]
+
     def other_job():  # holds NORMAL until PNEUMONIA is trained (at most 30 s: code that waits for NORMAL first)
         with exclusive(out / "NORMAL"):
             holding.set()
             pneumonia_trained.wait(30)
-    released = [None]
-    holder = threading.Thread(target=lambda: (other_job(), released.__setitem__(0, time.monotonic())))
+            released[0] = time.monotonic()  # inside the lock: nobody can take NORMAL before this
+    holder = threading.Thread(target=other_job)
     holder.start()
     holding.wait(10)
     reproduce_module.run_dcgans(load_experiment(experiment_path("table1")), "smoke", {}, out, tmp_path / "runs")

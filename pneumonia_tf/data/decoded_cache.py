@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from pneumonia_tf.data.cache import cache_dir, file_key
+from pneumonia_tf.data.cache import cache_dir, exclusive, file_key
 from pneumonia_tf.data.decode import DECODER, decode_resized
 from pneumonia_tf.data.index import DataError
 from pneumonia_tf.records import atomic_write
@@ -53,7 +53,8 @@ def fill(paths, size: int, channels: int) -> Entries:
     paths = list(map(str, paths))
     undecodable = decode_missing(paths, size, channels)
     if undecodable:
-        raise DataError(f"{undecodable[0]}: cannot be decoded ({len(undecodable)} such file(s)); "
+        path, error = next(iter(undecodable.items()))
+        raise DataError(f"{path}: cannot be decoded ({error}; {len(undecodable)} such file(s)); "
                         "it changed or broke after the data set was loaded")
     folder = cache_dir(FOLDER, f"{size}x{size}x{channels}")
     entries = [_entry_path(folder, path) for path in paths]
@@ -61,35 +62,59 @@ def fill(paths, size: int, channels: int) -> Entries:
     return Entries([str(e) for e in entries], 1 if all(one_channel) else channels)
 
 
-def decode_missing(paths: list[str], size: int, channels: int) -> list[str]:
-    """Decode into the cache each of `paths` that has no entry at (size, size, channels), in parallel
-    with tf.data; returns those that cannot be read or decoded (no entry is written for them). This is
-    also the check that a file is readable (pneumonia_tf.data.scan), so a first run decodes each file once."""
+def decode_missing(paths: list[str], size: int, channels: int, keep: bool = True) -> dict[str, str]:
+    """Decode each of `paths` that has no entry at (size, size, channels), in parallel with tf.data,
+    and write its entry (keep=False: decode only, e.g. where the cache is bypassed); returns {path:
+    TensorFlow's error} for those that cannot be read or decoded (no entry is written for them). This is
+    also the check that a file is readable (pneumonia_tf.data.scan), so a first run decodes each file
+    once. One process of the machine decodes a folder's missing entries at a time; the others wait for
+    it, then find them."""
     folder = cache_dir(FOLDER, f"{size}x{size}x{channels}")
-    missing, unreadable = [], []
-    for source in paths:
-        try:
-            entry = _entry_path(folder, source)
-        except OSError:  # the source itself is gone
-            unreadable.append(source)
-            continue
-        if not entry.exists():
-            missing.append((source, entry))
-    if missing:
+    errors: dict[str, str] = {}
+
+    def missing() -> list[tuple[str, Path]]:
+        pending = []
+        for source in paths:
+            if source in errors:
+                continue
+            try:
+                entry = _entry_path(folder, source)
+            except OSError as error:  # the source itself is gone or unreadable
+                errors[source] = str(error)
+                continue
+            if not entry.exists():
+                pending.append((source, entry))
+        return pending
+
+    if not missing():
+        return errors
+    with exclusive(cache_dir("locks") / f"{FOLDER}-{size}x{size}x{channels}"):
+        todo = missing()  # what another process did not fill while this one waited
+        if not todo:
+            return errors
         # The map must stay free of stateful ops (no file writes): under op determinism, which training
         # turns on, tf.data runs a map with a stateful function on one thread. Each element carries its
-        # index, so the map may finish them in any order (deterministic=False: a large file does not hold
-        # back the small ones behind it), and a file that fails to read or decode drops out of the
-        # stream (ignore_errors), which the indices left show.
-        encoded = tf.data.Dataset.from_tensor_slices((tf.range(len(missing)), [s for s, _ in missing])).map(
+        # index, so the order it comes in does not matter (deterministic=False; op determinism, which
+        # load() runs under in training, makes it True). A file that fails drops out of the stream
+        # (ignore_errors) and is decoded again on its own below, for TensorFlow's error: so an error
+        # that passes (too many open files) costs the file nothing.
+        encoded = tf.data.Dataset.from_tensor_slices((tf.range(len(todo)), tf.constant([s for s, _ in todo]))).map(
             lambda i, p: (i, encoded_entry(p, size, channels)),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=False).ignore_errors()
         decoded = set()
         for i, data in encoded.as_numpy_iterator():
-            atomic_write(missing[i][1], data)
+            if keep:
+                atomic_write(todo[i][1], data)
             decoded.add(int(i))
-        unreadable += [source for i, (source, _) in enumerate(missing) if i not in decoded]
-    return unreadable
+        for source, entry in (item for i, item in enumerate(todo) if i not in decoded):
+            try:
+                data = encoded_entry(tf.constant(source), size, channels).numpy()
+            except tf.errors.OpError as error:
+                errors[source] = error.message.strip().splitlines()[0]
+                continue
+            if keep:
+                atomic_write(entry, data)
+    return errors
 
 
 def encoded_entry(path, size: int, channels: int):

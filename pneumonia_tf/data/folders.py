@@ -91,18 +91,21 @@ def read_index(data: str, image_size: int = 128, seed: int = 0) -> tuple[pd.Data
 
 
 def load_files(data: str, image_size: int = 128, val_fraction: float = 0.1, seed: int = 0,
-               strict: bool = False) -> Data:
+               strict: bool = False, channels: int = 3, decoded_cache: bool = True) -> Data:
     """load() for everything but prepared TFDS builds (pneumonia_tf.data.sources.load)."""
     index, name, root, unreadable = read_index(data, image_size, seed)
-    return make_data(index, name, root, unreadable, image_size, val_fraction, seed, strict)
+    return make_data(index, name, root, unreadable, image_size, val_fraction, seed, strict, channels, decoded_cache)
 
 
 def make_data(index: pd.DataFrame, name: str, root: str, unreadable: dict[str, str], image_size: int,
-              val_fraction: float, seed: int, strict: bool) -> Data:
+              val_fraction: float, seed: int, strict: bool, channels: int = 3, decoded_cache: bool = True) -> Data:
     """The Data of a raw index: unreadable images dropped (listed in .skipped; with strict=True they are
     an error), a warning (or with strict an error) when official train and test share patients, and a
-    validation split carved from train by patient (stratified, seeded) unless the index has one."""
-    index, skipped = drop_unreadable(index, image_size, unreadable, strict=strict)
+    validation split carved from train by patient (stratified, seeded) unless the index has one. The
+    check decodes at (image_size, image_size, channels) into the persistent cache, the pipeline's next
+    read; with decoded_cache=False it writes nothing there."""
+    index, skipped = drop_unreadable(index, image_size, unreadable, strict=strict, channels=channels,
+                                     keep=decoded_cache)
     official_shared = shared_patients(index.assign(split=index["split"].replace({"val": "train"}))).get(
         "test/train", [])
     if official_shared:
