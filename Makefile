@@ -5,13 +5,14 @@ PY     := $(VENV)/bin/python
 PROFILE ?= smoke
 DATA    ?=
 SEEDS   ?= 1
-JOBS    ?= 1
+JOBS    ?=
 SET     ?=
 PYTEST_ARGS ?=
 GPU     ?=
 EXTRAS   = test,$(if $(filter 1 yes true,$(GPU)),gpu,cpu)
 DATA_ARG = $(if $(DATA),--data $(DATA),)
 SET_ARG  = $(if $(SET),--set $(SET),)
+JOBS_ARG = $(if $(JOBS),--jobs $(JOBS),)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 # every experiments/*.toml with [cells] is a study (pneumonia_tf.experiments.studies)
@@ -33,11 +34,11 @@ test:
 test-slow:
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
-# make reproduce-table1 [PROFILE=smoke|quick|paper] [DATA=path] [SEEDS=N] [JOBS=N|auto] [SET="key=value ..."]; likewise
+# make reproduce-table1 [PROFILE=smoke|quick|paper] [DATA=path] [SEEDS=N] [JOBS=N|auto (default: the profile's)] [SET="key=value ..."]; likewise
 # every study. SET overrides a config key in every cell, e.g. SET=weights=none where ImageNet weights
 # cannot be had (the table then says the bases were randomly initialised).
 $(addprefix reproduce-,$(STUDIES)): reproduce-%:
-	$(PY) -m pneumonia_tf.reproduce $* --profile $(PROFILE) $(DATA_ARG) --seeds $(SEEDS) --jobs $(JOBS) $(SET_ARG)
+	$(PY) -m pneumonia_tf.reproduce $* --profile $(PROFILE) $(DATA_ARG) --seeds $(SEEDS) $(JOBS_ARG) $(SET_ARG)
 	$(PY) -m pneumonia_tf.results $* --profile $(PROFILE) --check
 
 # every study, one after the other (CI: make reproduce-all PROFILE=smoke)

@@ -20,7 +20,7 @@ EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 TOP_LEVEL = {"study", "title", "seed_paper", "dcgan", "train", "dcgan_config", "profiles", "cells", "table", "paper",
              "counts", "ledger", "tune", "explain", "verdict", "claims"}
 EXPLAIN_KEYS = {"method", "methods", "n_grid", "n_score"}  # pneumonia_tf.cam.explain.explain
-PROFILE_KEYS = {"data", "train", "dcgan_config", "explain", "ledger"}
+PROFILE_KEYS = {"data", "train", "dcgan_config", "explain", "ledger", "jobs"}
 DCGAN_KEYS = {"image_size", "epochs", "num_images", "batch_size", "max_real_images"}
 TABLE_KEYS = {"rows", "columns", "describe", "averaging", "note"}
 COLUMN_KEYS = {"name", "cell", "metric"}
@@ -75,6 +75,9 @@ def check_experiment(experiment: dict, name: str) -> None:
         check_train_config(table.get("train", {}), f"{where}.train")
         check_keys(table.get("dcgan_config", {}), DCGAN_KEYS, f"{where}.dcgan_config")
         check_keys(table.get("explain", {}), EXPLAIN_KEYS, f"{where}.explain")
+        jobs = table.get("jobs", 1)
+        if not (jobs == "auto" or isinstance(jobs, int) and not isinstance(jobs, bool) and jobs >= 1):
+            raise UserError(f"{where}.jobs: {jobs!r}; expected a number of processes, 1 or more, or \"auto\"")
         for key, why in table.get("ledger", {}).items():
             if not isinstance(why, str):
                 raise UserError(f"{where}.ledger.{key}: expected a string saying what was reduced and why")
@@ -187,6 +190,11 @@ def studies() -> list[str]:
 
 def profiles(experiment: dict) -> list[str]:
     return list(experiment.get("profiles", {}))
+
+
+def default_jobs(experiment: dict, profile: str) -> str:
+    """reproduce's --jobs when none is given: the profile's `jobs` ("auto" or N), else "1"."""
+    return str(experiment.get("profiles", {}).get(profile, {}).get("jobs", 1))
 
 
 def deep_merge(base: dict, override: dict) -> dict:

@@ -44,9 +44,9 @@ from pneumonia_tf.errors import UserError
 from pneumonia_tf.jobs import GAIN, auto_jobs, run_children
 from pneumonia_tf.plan import estimate_if_calibrated, print_plan, study_plan
 from pneumonia_tf.config import parse_assignment, resolve
-from pneumonia_tf.experiments import (cell_config, cell_configs, dcgan_settings, dcgan_split_cell, experiment_path,
-                                      explain_settings, generated_folder, load_experiment, studies, study_jobs,
-                                      uses_generated)
+from pneumonia_tf.experiments import (cell_config, cell_configs, dcgan_settings, dcgan_split_cell, default_jobs,
+                                      experiment_path, explain_settings, generated_folder, load_experiment, studies,
+                                      study_jobs, uses_generated)
 from pneumonia_tf.records import atomic_write, read_json, write_json
 from pneumonia_tf.study_runs import ESTIMATE, unfinished
 from pneumonia_tf.train import train
@@ -262,9 +262,9 @@ def main(argv) -> int:
     parser.add_argument("--strategy", choices=STRATEGIES, help="train every cell with this tf.distribute strategy")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="a training config key for every cell (JSON values), e.g. decoded_cache=false")
-    parser.add_argument("--jobs", default="1", help="N: train N cells at once on this machine, each in a process "
-                                                     "with its share of the cores (default 1); auto: the N measured "
-                                                     "fastest here for the study's main model")
+    parser.add_argument("--jobs", help="N: train N cells at once on this machine, each in a process with its share "
+                                        "of the cores; auto: the N measured fastest here for the study's main model "
+                                        "(default: the profile's `jobs`, else 1)")
     parser.add_argument("--job", default="1/1", help=argparse.SUPPRESS)  # J/M: one child of --jobs M
     parser.add_argument("--plan", action="store_true", help="print what would be trained and an estimate of how long "
                                                              "it takes on this machine, then stop")
@@ -274,6 +274,10 @@ def main(argv) -> int:
         overrides["strategy"] = args.strategy
     common = dict(shard=shard_from_environment(os.environ, args.shard_count) if args.shard == "auto"
                   else parse_shard(args.shard), overrides=overrides)
+    if args.jobs is None:
+        args.jobs = default_jobs(load_experiment(experiment_path(args.study)), args.profile)
+        if args.jobs != "1":
+            log.info(f"--jobs {args.jobs}: the default of {args.study}'s {args.profile} profile (--jobs N to choose)")
     if not (args.jobs == "auto" or args.jobs.isdigit() and int(args.jobs) >= 1):
         raise UserError(f"--jobs {args.jobs}: expected a number of processes, 1 or more, or auto")
     jobs = int(args.jobs) if args.jobs != "auto" else None

@@ -317,3 +317,22 @@ def test_concurrent_timing_children_start_together_report_and_stop():
     assert rate["images_per_s"] > 0 and rate["rss_mb"] > 100  # TensorFlow and a model in each
     ps = subprocess.run(["pgrep", "-f", "timing_child"], capture_output=True, text=True).stdout.split()
     assert ps == []  # both ended
+
+
+def test_the_quick_table1_defaults_to_jobs_auto_and_an_explicit_jobs_wins(monkeypatch):
+    """--jobs (and make's JOBS) default to the profile's `jobs`: auto where measured faster (table1
+    quick), 1 elsewhere; a bad value in a profile is a one-line error naming it."""
+    import copy
+
+    from pneumonia_tf.errors import UserError
+    from pneumonia_tf.experiments import check_experiment, default_jobs, experiment_path, load_experiment
+    table1 = load_experiment(experiment_path("table1"))
+    assert default_jobs(table1, "quick") == "auto" and default_jobs(table1, "smoke") == "1"
+    assert default_jobs(load_experiment(experiment_path("seed000")), "quick") == "1"
+    broken = copy.deepcopy(table1)
+    broken["profiles"]["quick"]["jobs"] = 0
+    with pytest.raises(UserError, match=r"\[profiles.quick\].jobs: 0"):
+        check_experiment(broken, "table1")
+    make = lambda *args: subprocess.run(["make", "-n", "-C", str(ROOT), "reproduce-table1", *args],  # noqa: E731
+                                        capture_output=True, text=True, check=True).stdout
+    assert "--jobs" not in make("PROFILE=quick") and "--jobs 2" in make("PROFILE=quick", "JOBS=2")
