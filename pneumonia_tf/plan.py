@@ -177,6 +177,9 @@ def cell_row(experiment: dict, profile: str, cell: str, seed: int, data: str, ge
         if config["train_data"] else len(split.split("train"))
     images = round((images + sum(_count(s, config["image_size"], fake) for s in config["extra_train"]))
                    * config["train_fraction"])
+    if config["oversample"]:  # make_dataset repeats the minority class up to the majority's count
+        counts = split.split("train")["label"].value_counts()
+        images = len(CLASSES) * round(counts.max() * config["train_fraction"])
     val = len(split.split("test" if config["select_on"] == "test" else "val"))
     batch = config["batch_size"]
     fit = config["epochs"] * (math.ceil(images / batch) * step["train"] + math.ceil(val / batch) * step["predict"])

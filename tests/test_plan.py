@@ -6,10 +6,11 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import write_image
+from conftest import make_kermany, write_image
 
 import pneumonia_tf.plan as plan_module
 from pneumonia_tf.experiments import cell_configs, experiment_path, load_experiment, study_jobs
+from pneumonia_tf.data.sources import load
 from pneumonia_tf.reproduce import main, plan
 
 
@@ -134,3 +135,15 @@ def test_the_time_outside_fit_comes_from_the_studys_finished_cells_maps_included
     assert row["estimate_s"] == round(row["epochs"] * (steps * 0.1 + val_steps * 0.05) + 25.0)
     assert main(["seed000", "--profile", "smoke", "--plan", "--runs", str(runs)]) == 0
     assert "25 s per cell outside fit, the median of 1 finished cell(s)" in capsys.readouterr().out
+
+
+def test_a_cell_that_oversamples_is_planned_with_the_images_it_trains_on(tmp_path, fixed_steps):
+    """Seed 002's scenario 2 repeats NORMAL images up to the PNEUMONIA count: the plan counts them."""
+    root = make_kermany(tmp_path / "data", per_class=12)
+    for path in sorted((root / "train" / "NORMAL").iterdir())[:8]:  # 4 NORMAL left against 12 PNEUMONIA
+        path.unlink()
+    table = plan("transfer", "smoke", data=str(root), runs=tmp_path / "runs").set_index("job")
+    train = load(str(root), image_size=32, val_fraction=0.1).split("train")
+    counts = train["label"].value_counts()
+    assert table.loc["vgg16-s1", "train_images"] == len(train)
+    assert table.loc["vgg16-s2", "train_images"] == 2 * counts.max() > len(train)
