@@ -68,7 +68,7 @@ def bench_pipeline(args) -> None:
             caches.append(_private_cache())
         scan._READABLE.clear()  # what a new process knows
         start = time.perf_counter()
-        scan.find_unreadable(list(map(str, paths)), args.size)
+        scan.find_unreadable(list(map(str, paths)), args.size, keep=decoded_cache)  # as load() checks for such a run
         ds = make_dataset(paths, labels, image_size=args.size, channels=3, batch_size=args.batch_size,
                           shuffle=True, seed=0, augmentation=augmentation, normalization=normalization,
                           decoded_cache=decoded_cache)
@@ -413,7 +413,8 @@ def main(argv) -> int:
     p.add_argument("--profile", default="quick")
     p.add_argument("--cell", default="model1")
     p.add_argument("--data", default=None, help="data set (default: the profile's, the phantom without DATA)")
-    p.add_argument("--steps", type=int, default=None, help="batches per timing (default: one epoch)")
+    p.add_argument("--steps", type=int, default=200, help="batches per timed epoch (default 200, or the whole epoch "
+                                                          "if shorter; the held side keeps them all in memory)")
     p.add_argument("--repeats", type=int, default=3)
     p.set_defaults(run=bench_fit)
     p = sub.add_parser("cam", help="every CAM method batched vs a per-image loop of the same method")
