@@ -73,14 +73,14 @@ def _die_with_parent() -> None:
         pass
 
 
-def run_children(argv: list[str], jobs: int, log_folder: Path, to_train: int, title: str) -> int:
+def run_children(argv: list[str], jobs: int, log_folder: Path, progress) -> int:
     """Run `python -m pneumonia_tf.reproduce *argv --job J/N` for J = 1..N at once; returns 0 when every
-    child ended with 0, else the first non-zero exit code. `to_train`: the cells still to train, for
-    the progress line."""
+    child ended with 0, else the first non-zero exit code. `progress` (pneumonia_tf.plan.Progress) words
+    the line printed as any child finishes a cell."""
     log_folder.mkdir(parents=True, exist_ok=True)
     environment, gpus = {**os.environ, **thread_environment(jobs), "PYTHONUNBUFFERED": "1"}, visible_gpus()
     devices = [device_environment(number, jobs, gpus) for number in range(1, jobs + 1)]  # refused before any starts
-    started, done, lock = time.time(), [0], threading.Lock()
+    done, lock = [0], threading.Lock()
 
     def relay(child: subprocess.Popen, number: int, log_path: Path) -> None:
         with open(log_path, "a") as log_file:
@@ -92,10 +92,7 @@ def run_children(argv: list[str], jobs: int, log_folder: Path, to_train: int, ti
                 elif line.startswith("---"):  # a child finished a cell
                     with lock:
                         done[0] += 1
-                        elapsed = time.time() - started
-                        print(f"--- {title}: {done[0]} of {to_train} cells done with {jobs} jobs, {elapsed / 60:.1f} "
-                              f"min elapsed, about {elapsed / done[0] * max(0, to_train - done[0]) / 60:.0f} min to go",
-                              flush=True)
+                        print(progress.line(done[0], jobs), flush=True)
 
     children, relays = [], []
     try:

@@ -39,9 +39,10 @@ from pneumonia_tf.inputs import load_data
 from pneumonia_tf.records import atomic_write, package_versions, read_json
 from pneumonia_tf.study_runs import maps_seconds, unfinished
 
-# A cell's cost outside fit, in seconds: measured on the quick table1 at 64 px (models 1-3, seed 0: 40-80 s
-# from the process start to config.json, the first step, and after fit for evaluation and figures).
-FIXED_CELL_S = 60.0
+# A cell's cost outside fit (data, build, evaluation, figures), in seconds, until a study has finished
+# cells of its own: on the quick table1 at 64 px, 4-6 s per cell with one job (8 cells of seed 0) and a
+# median of 8.6 s with two (24 cells of seed 1). The maps of [explain] are not in it.
+FIXED_CELL_S = 10.0
 TIMED_STEPS = 3
 log = logging.getLogger(__name__)
 
@@ -124,8 +125,9 @@ def classifier_step_seconds(config: dict, timing: bool = True) -> dict:
     return cached_seconds(step_key(config), measure, timing)
 
 
-def dcgan_step_seconds(image_size: int, batch_size: int) -> float:
-    """Seconds of one DCGAN train step (both networks) at image_size px, batch batch_size."""
+def dcgan_step_seconds(image_size: int, batch_size: int, timing: bool = True) -> float:
+    """Seconds of one DCGAN train step (both networks) at image_size px, batch batch_size (timing=False:
+    NotCalibrated where it has not been timed on this machine)."""
     def measure() -> dict:
         import keras
 
@@ -136,7 +138,7 @@ def dcgan_step_seconds(image_size: int, batch_size: int) -> float:
         x = np.random.default_rng(0).uniform(-1, 1, (batch_size * TIMED_STEPS, image_size, image_size, 1))
         fit = lambda: gan.fit(x.astype("float32"), batch_size=batch_size, epochs=1, verbose=0, shuffle=False)  # noqa: E731
         return {"train": _timed(fit, 1) / TIMED_STEPS}  # its train_step takes images alone, not (x, y)
-    return cached_seconds(json.dumps({"dcgan": image_size, "batch": batch_size}), measure)["train"]
+    return cached_seconds(json.dumps({"dcgan": image_size, "batch": batch_size}), measure, timing)["train"]
 
 
 def _count(source: str, image_size: int, missing: int) -> int:
@@ -189,7 +191,7 @@ def cell_row(experiment: dict, profile: str, cell: str, seed: int, data: str, ge
 
 
 def dcgan_rows(experiment: dict, profile: str, real_config: dict, seed: int, generated: Path,
-               loaded: dict) -> list[dict]:
+               loaded: dict, timing: bool = True) -> list[dict]:
     """The DCGANs of one seed still to train (one per class): their real images and estimated seconds."""
     settings = dcgan_settings(experiment, profile)
     size, batch, epochs = settings["image_size"], settings["batch_size"], settings["epochs"]
@@ -200,7 +202,7 @@ def dcgan_rows(experiment: dict, profile: str, real_config: dict, seed: int, gen
         images = min(int((train["label"] == label).sum()), settings.get("max_real_images") or math.inf)
         rows.append({"seed": seed, "job": f"dcgan {class_name}", "model": "dcgan", "image_size": size,
                      "batch_size": batch, "train_images": images, "val_images": 0, "epochs": epochs,
-                     "estimate_s": round(epochs * (images // batch) * dcgan_step_seconds(size, batch))})
+                     "estimate_s": round(epochs * (images // batch) * dcgan_step_seconds(size, batch, timing))})
     return rows
 
 
@@ -218,9 +220,10 @@ def estimate_if_calibrated(experiment: dict, profile: str, cell: str, seed: int,
 
 
 def study_plan(experiment: dict, profile: str, cells: dict[str, dict], jobs: list[tuple[int, str]], data: str,
-               study_runs: Path, generated: Path, overrides: dict) -> pd.DataFrame:
+               study_runs: Path, generated: Path, overrides: dict, timing: bool = True) -> pd.DataFrame:
     """One row per DCGAN and cell that reproduce would train for `jobs` (pneumonia_tf.experiments.study_jobs),
-    in its order: seed, job, model, image_size, batch_size, train_images, val_images, epochs, estimate_s."""
+    in its order: seed, job, model, image_size, batch_size, train_images, val_images, epochs, estimate_s
+    (timing=False: NotCalibrated where a step has not been timed on this machine)."""
     rows, seeds_planned, loaded = [], set(), {}
     split_cell, to_train = dcgan_split_cell(cells), set(unfinished(study_runs, jobs))
     outside, measured = outside_fit_seconds(study_runs)
@@ -228,13 +231,55 @@ def study_plan(experiment: dict, profile: str, cells: dict[str, dict], jobs: lis
         if uses_generated(cells[cell]) and seed not in seeds_planned:
             seeds_planned.add(seed)
             real_config = resolve({**cells[split_cell], **overrides, "seed": seed})
-            rows += dcgan_rows(experiment, profile, real_config, seed, generated / f"seed{seed}", loaded)
+            rows += dcgan_rows(experiment, profile, real_config, seed, generated / f"seed{seed}", loaded, timing)
         if (seed, cell) in to_train:
             rows.append(cell_row(experiment, profile, cell, seed, data, generated / f"seed{seed}", overrides, loaded,
-                                 outside_fit=outside))
+                                 timing, outside_fit=outside))
     table = pd.DataFrame(rows)
-    table.attrs.update(outside_fit_s=outside, outside_fit_cells=measured, maps="explain" in experiment)
+    table.attrs.update(outside_fit_s=outside, outside_fit_cells=measured, maps="explain" in experiment,
+                       num_images=dcgan_settings(experiment, profile).get("num_images", 0))
     return table
+
+
+def rows_done(table: pd.DataFrame, study_runs: Path, generated: Path) -> pd.Series:
+    """Which rows of a plan are done now (bool, by row): a cell with its record.json, a DCGAN with its
+    images and manifest."""
+    def done(row) -> bool:
+        if row.model == "dcgan":
+            return has_images(generated / f"seed{row.seed}" / row.job.split()[1], table.attrs["num_images"])
+        return (study_runs / row.job / str(row.seed) / "record.json").exists()
+    return pd.Series([done(row) for row in table.itertuples()], index=table.index, dtype=bool)
+
+
+def time_to_go(table: pd.DataFrame, done: pd.Series, elapsed: float) -> float | None:
+    """Seconds still to go: the plan's estimates of the rows not `done`, at the pace measured so far
+    (`elapsed` seconds for the estimates of the rows done); None before any row is done."""
+    finished = table.loc[done, "estimate_s"].sum()
+    return float(elapsed * table.loc[~done, "estimate_s"].sum() / finished) if finished > 0 else None
+
+
+class Progress:
+    """The study-level progress line printed as each cell ends: cells done of those to train, elapsed,
+    and the time to go. With a plan `table` (this machine has timed the study's steps: a --plan did; a
+    run times nothing), the time to go is the plan's estimates of the cells and DCGANs left at the pace
+    measured so far (time_to_go), so a study whose later cells are larger is not given the pace of its
+    first; without one, or before a planned row is done, the mean time per cell so far times the cells
+    left."""
+
+    def __init__(self, title: str, to_train: int, table: pd.DataFrame | None, study_runs: Path, generated: Path):
+        self.title, self.to_train, self.table = title, to_train, table
+        self.study_runs, self.generated, self.started = study_runs, generated, time.time()
+
+    def line(self, done: int, jobs: int = 1) -> str:
+        """The line after `done` cells (of every job, with `jobs` > 1)."""
+        elapsed = time.time() - self.started
+        to_go = None
+        if self.table is not None and not self.table.empty:
+            to_go = time_to_go(self.table, rows_done(self.table, self.study_runs, self.generated), elapsed)
+        if to_go is None:
+            to_go = elapsed / max(done, 1) * max(0, self.to_train - done)
+        return (f"--- {self.title}: {done} of {self.to_train} cells done" + (f" with {jobs} jobs" if jobs > 1 else "")
+                + f", {elapsed / 60:.1f} min elapsed, about {to_go / 60:.0f} min to go")
 
 
 def print_plan(table: pd.DataFrame, study: str, profile: str) -> None:

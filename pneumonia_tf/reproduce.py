@@ -28,7 +28,6 @@ import contextlib
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +41,7 @@ from pneumonia_tf.data.cache import exclusive
 from pneumonia_tf.distribute import STRATEGIES
 from pneumonia_tf.errors import UserError
 from pneumonia_tf.jobs import GAIN, auto_jobs, run_children
-from pneumonia_tf.plan import estimate_if_calibrated, print_plan, study_plan
+from pneumonia_tf.plan import NotCalibrated, Progress, estimate_if_calibrated, print_plan, study_plan
 from pneumonia_tf.config import parse_assignment, resolve
 from pneumonia_tf.experiments import (cell_config, cell_configs, dcgan_settings, dcgan_split_cell, default_jobs,
                                       experiment_path, explain_settings, generated_folder, load_experiment, studies,
@@ -163,6 +162,18 @@ def plan(study: str, profile: str = "smoke", data: str | None = None, seeds: int
                       overrides or {})
 
 
+def progress(experiment: dict, profile: str, cells: dict, jobs: list[tuple[int, str]], data: str, study_runs: Path,
+             generated: Path, overrides: dict) -> Progress:
+    """The progress line of reproducing `jobs`: paced on the plan where this machine is calibrated for
+    every step it needs (nothing is timed here), else on the mean time per cell."""
+    try:
+        table = study_plan(experiment, profile, cells, jobs, data, study_runs, generated, overrides, timing=False)
+    except NotCalibrated:
+        table = None
+    return Progress(f"{experiment['study']} / {profile}", len(unfinished(study_runs, jobs)), table, study_runs,
+                    generated)
+
+
 @contextlib.contextmanager
 def cell_log(out: Path | None):
     """Python's stdout and stderr (Keras's progress, warnings) appended to out/log.txt while a cell runs
@@ -185,8 +196,9 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
     reproduce --jobs M's children, goes down the same list and trains each cell no other child has
     claimed (a lock per cell, dropped if its holder dies), so the M children share the work as it
     comes; its cells' output goes to log.txt in their run folders. `overrides` (training config keys,
-    e.g. strategy or decoded_cache) apply to every cell; decoded_cache to the DCGANs too. After each cell trained, one line: cells done of those to train, elapsed, and the time to go at
-    the mean rate so far (in a child: of the whole list, which its siblings share)."""
+    e.g. strategy or decoded_cache) apply to every cell; decoded_cache to the DCGANs too. After each cell
+    trained, one line: cells done of those to train, elapsed, and the time to go (pneumonia_tf.plan.Progress;
+    a child counts its own cells, and its parent prints the line of all of them)."""
     overrides = overrides or {}
     experiment, cells, data, study_runs, generated = _study(study, profile, data, runs, generated)
     jobs = study_jobs(cells, seeds, shard)
@@ -194,8 +206,7 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
     needs_dcgan = lambda cell: uses_generated(cells[cell])  # noqa: E731
     real_cell = dcgan_split_cell(cells)
     real_config = lambda seed: resolve({**cells[real_cell], **overrides, "seed": seed})  # noqa: E731
-    to_train = len(unfinished(study_runs, jobs))
-    started, trained = time.time(), 0
+    study_progress, trained = progress(experiment, profile, cells, jobs, data, study_runs, generated, overrides), 0
     records = []
     with contextlib.ExitStack() as claims:  # a child's claims, held until it ends
         for seed, cell in jobs:
@@ -223,9 +234,7 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
                 write_json(out / ESTIMATE, {"estimate_s": estimate})  # the report sets it beside the wall time
             if fresh:
                 trained += 1
-                elapsed = time.time() - started
-                log.info(f"--- {experiment['study']} / {profile}: {trained} of {to_train} cells done, {elapsed / 60:.1f} min "
-                         f"elapsed, about {elapsed / trained * (to_train - trained) / 60:.0f} min to go")
+                log.info(study_progress.line(trained))
             records.append(out / "record.json")
     if not child:  # a --jobs parent scores them once its children are done (pneumonia_tf.jobs)
         score_dcgans(experiment, profile, cells, jobs, overrides, generated, study_runs)
@@ -296,11 +305,11 @@ def main(argv) -> int:
                                               f"more jobs than this machine's cores)"))
         return 0
     if jobs > 1:
-        experiment, cells, _, study_runs, generated = _study(args.study, args.profile, args.data, args.runs,
-                                                             args.generated)
+        experiment, cells, data, study_runs, generated = _study(args.study, args.profile, args.data, args.runs,
+                                                                args.generated)
         pairs = study_jobs(cells, args.seeds, common["shard"])
         code = run_children([*without_option(argv, "--jobs"), "--jobs", "1"], jobs, study_runs / "jobs",
-                            len(unfinished(study_runs, pairs)), f"{experiment['study']} / {args.profile}")
+                            progress(experiment, args.profile, cells, pairs, data, study_runs, generated, overrides))
         if code == 0:
             score_dcgans(experiment, args.profile, cells, pairs, overrides, generated, study_runs)
         return code

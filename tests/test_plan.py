@@ -18,7 +18,7 @@ from pneumonia_tf.reproduce import main, plan
 def fixed_steps(monkeypatch):
     """Step timings of 0.1 s (train) and 0.05 s (predict), 0.2 s a DCGAN step: the listing without timing."""
     monkeypatch.setattr(plan_module, "classifier_step_seconds", lambda config, timing=True: {"train": 0.1, "predict": 0.05})
-    monkeypatch.setattr(plan_module, "dcgan_step_seconds", lambda size, batch: 0.2)
+    monkeypatch.setattr(plan_module, "dcgan_step_seconds", lambda size, batch, timing=True: 0.2)
 
 
 def test_plan_lists_every_cell_and_dcgan_in_the_order_reproduce_runs_them(tmp_path, fixed_steps, capsys):
@@ -147,3 +147,41 @@ def test_a_cell_that_oversamples_is_planned_with_the_images_it_trains_on(tmp_pat
     counts = train["label"].value_counts()
     assert table.loc["vgg16-s1", "train_images"] == len(train)
     assert table.loc["vgg16-s2", "train_images"] == 2 * counts.max() > len(train)
+
+
+@pytest.mark.parametrize("calibrated", [True, False])
+def test_the_progress_line_paces_what_is_left_on_the_plan_where_the_machine_is_calibrated(tmp_path, monkeypatch,
+                                                                                         caplog, calibrated):
+    """After its first cell, seed 002's study still has its large models to train: calibrated, the time to
+    go is the plan's estimate of the five cells left at the pace of the first (here half the estimate),
+    not the first cell's time five times over; uncalibrated (a run times nothing), that mean rate."""
+    import types
+
+    import pneumonia_tf.reproduce as reproduce_module
+    step = {"vgg16": 10.0, "resnet50v2": 100.0, "densenet201": 200.0}  # seconds per batch
+
+    def step_seconds(config, timing=True):
+        if not timing and not calibrated:
+            raise plan_module.NotCalibrated(config["model"])
+        return {"train": step[config["model"]], "predict": 0.0}
+    monkeypatch.setattr(plan_module, "classifier_step_seconds", step_seconds)
+    runs, generated = tmp_path / "runs", tmp_path / "generated"
+    planned = plan("transfer", "smoke", runs=runs, generated=generated).set_index("job")["estimate_s"]
+    clock = [1000.0]
+    monkeypatch.setattr(plan_module, "time", types.SimpleNamespace(time=lambda: clock[0], perf_counter=lambda: 0.0))
+    monkeypatch.setattr(reproduce_module, "explain", lambda *args, **kwargs: None)
+
+    def train(config, out, verbose):  # this machine runs every cell in half its estimate
+        clock[0] += 0.5 * planned[out.parent.name]
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "record.json").write_text("{}")
+        return {}
+    monkeypatch.setattr(reproduce_module, "train", train)
+    with caplog.at_level("INFO", logger="pneumonia_tf.reproduce"):
+        reproduce_module.reproduce("transfer", "smoke", runs=runs, generated=generated)
+    lines = [record.getMessage() for record in caplog.records if record.getMessage().startswith("---")]
+    first = planned.index[0]
+    assert len(lines) == len(planned) and lines[0].startswith("--- transfer / smoke: 1 of 6 cells done, ")
+    to_go = 0.5 * (planned.sum() - planned[first]) if calibrated else 5 * 0.5 * planned[first]
+    assert lines[0].endswith(f"about {to_go / 60:.0f} min to go")
+    assert lines[-1].endswith("about 0 min to go")
