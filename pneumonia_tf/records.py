@@ -89,5 +89,21 @@ def git_commit() -> str:
 LOADED_COMMIT = git_commit()
 
 
+def cpu_threads() -> dict:
+    """{"cores": the CPUs this process may run on, "intra_op": N, "inter_op": N}: TensorFlow's thread pools
+    as set (TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS, as reproduce --jobs sets them, or
+    tf.config.threading), else TensorFlow's default of one per core. They change a CPU run's numbers:
+    the same seed with 2 intra-op threads and with 1 gives different models (float sums in another
+    order), so two runs agree to the bit only with the same threads."""
+    import tensorflow as tf
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    set_in_tf = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                 "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+    variables = {"intra_op": "TF_NUM_INTRAOP_THREADS", "inter_op": "TF_NUM_INTEROP_THREADS"}
+    return {"cores": cores, **{pool: set_in_tf[pool] or int(os.environ.get(variable) or 0) or cores
+                               for pool, variable in variables.items()}}
+
+
 def provenance() -> dict:
-    return {"versions": package_versions(), "git_commit": LOADED_COMMIT, "platform": platform.platform()}
+    return {"versions": package_versions(), "git_commit": LOADED_COMMIT, "platform": platform.platform(),
+            "cpu_threads": cpu_threads()}

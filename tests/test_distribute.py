@@ -319,16 +319,22 @@ def test_concurrent_timing_children_start_together_report_and_stop():
     assert ps == []  # both ended
 
 
-def test_the_quick_table1_defaults_to_jobs_auto_and_an_explicit_jobs_wins(monkeypatch):
-    """--jobs (and make's JOBS) default to the profile's `jobs`: auto where measured faster (table1
-    quick), 1 elsewhere; a bad value in a profile is a one-line error naming it."""
+def test_jobs_default_to_the_profiles_and_an_explicit_jobs_wins(monkeypatch):
+    """--jobs (and make's JOBS) default to the profile's `jobs` where it sets one, else 1 (every shipped
+    profile: a job's thread count changes a run's numbers); a bad value in a profile is a one-line
+    error naming it."""
     import copy
 
     from pneumonia_tf.errors import UserError
-    from pneumonia_tf.experiments import check_experiment, default_jobs, experiment_path, load_experiment
+    from pneumonia_tf.experiments import check_experiment, default_jobs, experiment_path, load_experiment, studies
     table1 = load_experiment(experiment_path("table1"))
-    assert default_jobs(table1, "quick") == "auto" and default_jobs(table1, "smoke") == "1"
-    assert default_jobs(load_experiment(experiment_path("seed000")), "quick") == "1"
+    for study in studies():
+        experiment = load_experiment(experiment_path(study))
+        assert all(default_jobs(experiment, profile) == "1" for profile in experiment["profiles"])
+    faster = copy.deepcopy(table1)
+    faster["profiles"]["quick"]["jobs"] = "auto"
+    check_experiment(faster, "table1")
+    assert default_jobs(faster, "quick") == "auto" and default_jobs(faster, "smoke") == "1"
     broken = copy.deepcopy(table1)
     broken["profiles"]["quick"]["jobs"] = 0
     with pytest.raises(UserError, match=r"\[profiles.quick\].jobs: 0"):

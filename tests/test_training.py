@@ -3,6 +3,7 @@ class weights, step decay, and a whole run folder."""
 from __future__ import annotations
 
 import json
+import os
 
 import keras
 import numpy as np
@@ -232,6 +233,7 @@ def test_run_folder_rerun_and_determinism(tmp_path):
     assert (run / "tensorboard").is_dir() and not (run / "backup").exists()
     assert record["synthetic_data"] and record["seed"] == 0 and record["git_commit"]
     assert {"keras", "numpy"} <= set(record["versions"]) and {"tensorflow", "tensorflow-cpu"} & set(record["versions"])
+    assert set(record["cpu_threads"]) == {"cores", "intra_op", "inter_op"}  # they change a CPU run's numbers
     steps = record["timings_s"]  # where a cell's wall time goes
     assert list(steps) == ["data", "build", "fit", "evaluate"] and min(steps.values()) >= 0 and steps["fit"] > 0
     assert sum(steps.values()) <= record["wall_time_s"] + 0.5
@@ -291,6 +293,21 @@ def test_records_carry_the_commit_the_process_loaded(monkeypatch):
     from pneumonia_tf import records
     monkeypatch.setattr(records, "git_commit", lambda: "a-later-commit")
     assert records.provenance()["git_commit"] == records.LOADED_COMMIT != "a-later-commit"
+
+
+@pytest.mark.parametrize("variables, expected", [({}, None), ({"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}, 1)])
+def test_records_carry_the_thread_pools_a_run_had(monkeypatch, variables, expected):
+    """The same seed with 1 intra-op thread (a child of reproduce --jobs 2 on 2 cores) and with 2 (one
+    job) trains different models (table1 quick, seed 0: model3's F1 0.812 and 0.905), so a record says
+    which it had: the pools as set, else TensorFlow's default of one per core."""
+    from pneumonia_tf import records
+    for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    threads = records.provenance()["cpu_threads"]
+    cores = len(os.sched_getaffinity(0))
+    assert threads == {"cores": cores, "intra_op": expected or cores, "inter_op": expected or cores}
 
 
 def iterator_starts(monkeypatch) -> list:
