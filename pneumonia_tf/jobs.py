@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import resource
 import signal
@@ -37,6 +38,8 @@ from pneumonia_tf.errors import UserError
 PR_SET_PDEATHSIG = 1
 GAIN = 1.05  # --jobs auto takes more jobs only for at least 5% more images/s
 MEASURE_S = 4.0  # seconds each timing child trains, all at once
+
+log = logging.getLogger(__name__)
 
 
 def thread_environment(jobs: int, cores: int | None = None) -> dict[str, str]:
@@ -80,6 +83,9 @@ def run_children(argv: list[str], jobs: int, log_folder: Path, progress) -> int:
     log_folder.mkdir(parents=True, exist_ok=True)
     environment, gpus = {**os.environ, **thread_environment(jobs), "PYTHONUNBUFFERED": "1"}, visible_gpus()
     devices = [device_environment(number, jobs, gpus) for number in range(1, jobs + 1)]  # refused before any starts
+    if not gpus:
+        log.info(f"--jobs {jobs}: {environment['TF_NUM_INTRAOP_THREADS']} intra-op thread(s) per job; on a CPU the "
+                 f"thread count changes the numbers, so cells trained with another --jobs differ (records: cpu_threads)")
     done, lock = [0], threading.Lock()
 
     def relay(child: subprocess.Popen, number: int, log_path: Path) -> None:

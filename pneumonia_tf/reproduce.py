@@ -273,7 +273,9 @@ def main(argv) -> int:
                         help="a training config key for every cell (JSON values), e.g. decoded_cache=false")
     parser.add_argument("--jobs", help="N: train N cells at once on this machine, each in a process with its share "
                                         "of the cores; auto: the N measured fastest here for the study's main model "
-                                        "(default: the profile's `jobs`, else 1)")
+                                        "(default: the profile's `jobs`, else 1). On a CPU a job's thread count "
+                                        "changes the numbers: the same seed with other --jobs trains another model "
+                                        "(records say which: cpu_threads)")
     parser.add_argument("--job", default="1/1", help=argparse.SUPPRESS)  # J/M: one child of --jobs M
     parser.add_argument("--plan", action="store_true", help="print what would be trained and an estimate of how long "
                                                              "it takes on this machine, then stop")
