@@ -242,12 +242,15 @@ def study_plan(experiment: dict, profile: str, cells: dict[str, dict], jobs: lis
 
 
 def rows_done(table: pd.DataFrame, study_runs: Path, generated: Path) -> pd.Series:
-    """Which rows of a plan are done now (bool, by row): a cell with its record.json, a DCGAN with its
-    images and manifest."""
+    """Which rows of a plan are done now (bool, by row): a cell with its record.json (study_runs.unfinished),
+    a DCGAN with its images and manifest."""
+    cells = [(row.seed, row.job) for row in table.itertuples() if row.model != "dcgan"]
+    pending = set(unfinished(study_runs, cells))
+
     def done(row) -> bool:
         if row.model == "dcgan":
             return has_images(generated / f"seed{row.seed}" / row.job.split()[1], table.attrs["num_images"])
-        return (study_runs / row.job / str(row.seed) / "record.json").exists()
+        return (row.seed, row.job) not in pending
     return pd.Series([done(row) for row in table.itertuples()], index=table.index, dtype=bool)
 
 

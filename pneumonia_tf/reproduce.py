@@ -163,13 +163,14 @@ def plan(study: str, profile: str = "smoke", data: str | None = None, seeds: int
 
 
 def progress(experiment: dict, profile: str, cells: dict, jobs: list[tuple[int, str]], data: str, study_runs: Path,
-             generated: Path, overrides: dict) -> Progress:
+             generated: Path, overrides: dict, paced: bool = True) -> Progress:
     """The progress line of reproducing `jobs`: paced on the plan where this machine is calibrated for
-    every step it needs (nothing is timed here), else on the mean time per cell."""
-    try:
-        table = study_plan(experiment, profile, cells, jobs, data, study_runs, generated, overrides, timing=False)
-    except NotCalibrated:
-        table = None
+    every step it needs (nothing is timed here), else on the mean time per cell. paced=False (a child
+    of --jobs, whose line only tells its parent that a cell ended): no plan is built."""
+    table = None
+    if paced:
+        with contextlib.suppress(NotCalibrated):
+            table = study_plan(experiment, profile, cells, jobs, data, study_runs, generated, overrides, timing=False)
     return Progress(f"{experiment['study']} / {profile}", len(unfinished(study_runs, jobs)), table, study_runs,
                     generated)
 
@@ -206,7 +207,8 @@ def reproduce(study: str, profile: str = "smoke", data: str | None = None, seeds
     needs_dcgan = lambda cell: uses_generated(cells[cell])  # noqa: E731
     real_cell = dcgan_split_cell(cells)
     real_config = lambda seed: resolve({**cells[real_cell], **overrides, "seed": seed})  # noqa: E731
-    study_progress, trained = progress(experiment, profile, cells, jobs, data, study_runs, generated, overrides), 0
+    study_progress = progress(experiment, profile, cells, jobs, data, study_runs, generated, overrides, paced=not child)
+    trained = 0
     records = []
     with contextlib.ExitStack() as claims:  # a child's claims, held until it ends
         for seed, cell in jobs:
