@@ -34,11 +34,24 @@ def add_debug(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+class StderrHandler(logging.StreamHandler):
+    """A StreamHandler writing to sys.stderr as it is when a line is logged, not as it was when the
+    handler was made: a second command in the same process (a test's captured stderr, a redirect)
+    gets its own lines, and a closed earlier stream is never written to."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+
 def show_log() -> None:
     """Send pneumonia_tf's log (INFO and up) to stderr as bare lines, once per process."""
     log = logging.getLogger("pneumonia_tf")
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from pneumonia_tf.data.pipeline import DATA_THREADS
 from pneumonia_tf.errors import UserError
+from pneumonia_tf.records import available_cores
 
 PR_SET_PDEATHSIG = 1
 GAIN = 1.05  # --jobs auto takes more jobs only for at least 5% more images/s
@@ -44,8 +45,9 @@ log = logging.getLogger(__name__)
 
 def thread_environment(jobs: int, cores: int | None = None) -> dict[str, str]:
     """The environment limiting one of `jobs` children to its share of the cores: TensorFlow's
-    intra-op threads (the share), inter-op threads (one) and tf.data's private pool (the share)."""
-    share = str(max(1, (cores or os.cpu_count() or 1) // jobs))
+    intra-op threads (the share), inter-op threads (one) and tf.data's private pool (the share); the
+    cores are those this process may run on (records.available_cores) unless given."""
+    share = str(max(1, (cores or available_cores()) // jobs))
     return {"TF_NUM_INTRAOP_THREADS": share, "TF_NUM_INTEROP_THREADS": "1", DATA_THREADS: share}
 
 
@@ -194,7 +196,7 @@ def auto_jobs(config: dict, images: int, cores: int | None = None) -> tuple[int,
     memory, each holding its model (the previous timing children's peak) and `images` decoded
     training images (float32 at the config's size and channels), and at the first n without the gain."""
     from pneumonia_tf.plan import cached_seconds, step_key
-    cores, gpus = cores or os.cpu_count() or 1, visible_gpus()
+    cores, gpus = cores or available_cores(), visible_gpus()
     candidates = [n for n in (1, 2, 4, 8, 16, 32, 64) if n <= cores and (not gpus or n <= len(gpus))]
     data_mb = images * config["image_size"] ** 2 * config["channels"] * 4 / 2 ** 20
     measure = lambda n: cached_seconds(json.dumps({"jobs": n, "cores": cores, "step": step_key(config)}),  # noqa: E731

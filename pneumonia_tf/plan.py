@@ -36,7 +36,7 @@ from pneumonia_tf.data.sources import load
 from pneumonia_tf.dcgan.run import has_images
 from pneumonia_tf.experiments import cell_config, dcgan_settings, dcgan_split_cell, uses_generated
 from pneumonia_tf.inputs import load_data
-from pneumonia_tf.records import atomic_write, package_versions, read_json
+from pneumonia_tf.records import atomic_write, available_cores, package_versions, read_json
 from pneumonia_tf.study_runs import maps_seconds, unfinished
 
 # A cell's cost outside fit (data, build, evaluation, figures), in seconds, until a study has finished
@@ -48,8 +48,8 @@ log = logging.getLogger(__name__)
 
 
 def machine_key() -> str:
-    """This machine and the package versions its timings hold for."""
-    return json.dumps({"host": platform.node(), "cpus": os.cpu_count(), "machine": platform.machine(),
+    """This machine, the cores this process may run on, and the package versions its timings hold for."""
+    return json.dumps({"host": platform.node(), "cpus": available_cores(), "machine": platform.machine(),
                        **package_versions()}, sort_keys=True)
 
 
@@ -72,8 +72,8 @@ def cached_seconds(key: str, measure, timing: bool = True) -> dict:
     if key not in known:
         load = os.getloadavg()[0]
         seconds = measure()
-        if load >= (os.cpu_count() or 1):  # other work on every core (the plan itself adds at most one)
-            log.warning(f"timed {key} while the machine was busy (load {load:.1f} on {os.cpu_count()} cores): the "
+        if load >= available_cores():  # other work on every core (the plan itself adds at most one)
+            log.warning(f"timed {key} while the machine was busy (load {load:.1f} on {available_cores()} cores): the "
                         f"estimates run long; delete {path} and plan again on an idle machine")
         with exclusive(path):
             everything = json.loads(path.read_text()) if path.exists() else {}

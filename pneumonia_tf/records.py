@@ -89,6 +89,12 @@ def git_commit() -> str:
 LOADED_COMMIT = git_commit()
 
 
+def available_cores() -> int:
+    """The CPUs this process may run on: its affinity mask, which a Slurm allocation, `taskset` or a
+    container's cpuset narrows (os.cpu_count() counts the whole machine's), else os.cpu_count()."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def cpu_threads() -> dict:
     """{"cores": the CPUs this process may run on, "intra_op": N, "inter_op": N}: TensorFlow's thread pools
     as set (TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS, as reproduce --jobs sets them, or
@@ -96,7 +102,7 @@ def cpu_threads() -> dict:
     the same seed with 2 intra-op threads and with 1 gives different models (float sums in another
     order), so two runs agree to the bit only with the same threads."""
     import tensorflow as tf
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = available_cores()
     set_in_tf = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                  "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
     variables = {"intra_op": "TF_NUM_INTRAOP_THREADS", "inter_op": "TF_NUM_INTEROP_THREADS"}

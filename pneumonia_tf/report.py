@@ -139,10 +139,16 @@ def dcgan_sections(study_runs: Path) -> list[dict]:
     return sections
 
 
+def intra_op_threads(threads: dict | None) -> str | None:
+    """records.cpu_threads as the report shows it, "1 of 2 cores"; None for a record from before it."""
+    return f"{threads['intra_op']} of {threads['cores']} cores" if threads else None
+
+
 def provenance(cells: dict[str, Cell]) -> dict:
     """Commit(s), package versions, seeds, wall time, the plan's estimate (reproduce --plan; empty
     where this machine was not calibrated when the run started), the seconds of train()'s steps
-    (data, build, fit, evaluate) and of the maps (cam/, after the record) per cell and seed."""
+    (data, build, fit, evaluate) and of the maps (cam/, after the record), and the intra-op threads
+    (which change a CPU run's numbers; records.cpu_threads) per cell and seed."""
     rows, commits, versions = [], set(), {}
     for name, cell in cells.items():
         for record, folder in zip(cell.records, cell.folders):
@@ -153,6 +159,7 @@ def provenance(cells: dict[str, Cell]) -> dict:
             rows.append({"cell": name, "seed": record.get("seed"), "split seed": record.get("split", {}).get("split_seed"),
                          "epochs": record.get("epochs_trained"), "wall time (s)": record.get("wall_time_s"),
                          "planned (s)": estimate, **steps, "maps (s)": maps_seconds(folder),
+                         "intra-op threads": intra_op_threads(record.get("cpu_threads")),
                          "commit": str(record.get("git_commit"))[:12]})
     return {"commits": sorted(commits), "versions": versions,
             "table": pd.DataFrame(rows).to_html(index=False, border=0) if rows else ""}

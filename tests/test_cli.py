@@ -3,6 +3,8 @@ traceback; real bugs keep theirs."""
 from __future__ import annotations
 
 import importlib
+import io
+import logging
 import subprocess
 import sys
 
@@ -73,3 +75,17 @@ def test_python_dash_m_shows_the_commands_own_log(tmp_path):
                             capture_output=True, text=True, timeout=180)
     # the folder has a record but no model: after the log line the run is refused (exit 2)
     assert f"{run}: finished run found (record.json)" in result.stderr, result.stderr[-2000:]
+
+
+def test_the_log_goes_to_the_stderr_each_command_has_when_it_logs(monkeypatch):
+    """Two commands in one process (as in the tests): the second one's log lines reach its own
+    stderr, not the first one's (which may be closed by then)."""
+    from pneumonia_tf.cli import show_log
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    show_log()
+    logging.getLogger("pneumonia_tf.some_module").info("first command")
+    monkeypatch.setattr(sys, "stderr", second)
+    show_log()
+    logging.getLogger("pneumonia_tf.some_module").info("second command")
+    assert "second command" in second.getvalue() and "second command" not in first.getvalue()

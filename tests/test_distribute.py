@@ -306,6 +306,25 @@ def test_jobs_auto_takes_more_jobs_only_for_measured_gain_within_the_memory(tmp_
     assert jobs_module.auto_jobs(config, images=1000, cores=4)[0] == 1
 
 
+def test_jobs_share_the_cores_this_process_may_run_on_not_the_whole_machines(tmp_path, monkeypatch):
+    """A Slurm allocation (or taskset, or a container's cpuset) of 4 CPUs on a 64-core node: the
+    jobs' threads and --jobs auto's candidates count the 4, not the 64 that os.cpu_count() sees."""
+    import pneumonia_tf.jobs as jobs_module
+    from pneumonia_tf.config import resolve
+    from pneumonia_tf.records import cpu_threads
+    monkeypatch.setenv("PNEUMONIA_TF_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert jobs_module.thread_environment(2)["TF_NUM_INTRAOP_THREADS"] == "2"
+    assert cpu_threads()["cores"] == 4
+    calls = []
+    monkeypatch.setattr(jobs_module, "concurrent_rate", lambda config, jobs, cores=None: calls.append((jobs, cores))
+                        or {"images_per_s": 100.0 * jobs, "rss_mb": 1.0})  # every n gains: it stops at the cores
+    monkeypatch.setattr(jobs_module, "available_memory_mb", lambda: 10_000.0)
+    assert jobs_module.auto_jobs(resolve({"model": "model1", "image_size": 64}), images=10)[0] == 4
+    assert calls == [(1, 4), (2, 4), (4, 4)]
+
+
 @pytest.mark.slow
 def test_concurrent_timing_children_start_together_report_and_stop():
     """The measurement behind --jobs auto, for real: two processes on one core each, released together."""

@@ -84,10 +84,12 @@ def test_a_run_records_the_plans_estimate_only_where_the_machine_was_calibrated(
     folder = tmp_path / "run"
     folder.mkdir()
     (folder / ESTIMATE).write_text(json.dumps({"estimate_s": planned}))
-    record = {"seed": 0, "wall_time_s": 12.5, "timings_s": {"data": 1.5, "fit": 9.25}}
+    record = {"seed": 0, "wall_time_s": 12.5, "timings_s": {"data": 1.5, "fit": 9.25},
+              "cpu_threads": {"cores": 2, "intra_op": 1, "inter_op": 1}}
     page = provenance({"cnn": Cell("cnn", [folder], [record], [None])})["table"]
     assert "planned (s)" in page and f"<td>{planned}</td>" in page and "<td>12.5</td>" in page
     assert "fit (s)" in page and "<td>9.25</td>" in page  # where the wall time went
+    assert "intra-op threads" in page and "<td>1 of 2 cores</td>" in page  # they change a CPU run's numbers
 
 
 @pytest.mark.parametrize("worker", [None, 1])
