@@ -72,8 +72,9 @@ def cached_seconds(key: str, measure, timing: bool = True) -> dict:
     if key not in known:
         load = os.getloadavg()[0]
         seconds = measure()
-        if load >= available_cores():  # other work on every core (the plan itself adds at most one)
-            log.warning(f"timed {key} while the machine was busy (load {load:.1f} on {available_cores()} cores): the "
+        cores = available_cores()
+        if load >= cores:  # other work on every core (the plan itself adds at most one)
+            log.warning(f"timed {key} while the machine was busy (load {load:.1f} on {cores} cores): the "
                         f"estimates run long; delete {path} and plan again on an idle machine")
         with exclusive(path):
             everything = json.loads(path.read_text()) if path.exists() else {}
