@@ -139,9 +139,10 @@ def dcgan_sections(study_runs: Path) -> list[dict]:
     return sections
 
 
-def intra_op_threads(threads: dict | None) -> str | None:
-    """records.cpu_threads as the report shows it, "1 of 2 cores"; None for a record from before it."""
-    return f"{threads['intra_op']} of {threads['cores']} cores" if threads else None
+def intra_op_threads(threads: dict | None) -> str:
+    """records.cpu_threads as the report shows it, "1 of 2 cores"; "not recorded" for a record from before it
+    (None would show as NaN beside the rows that have it)."""
+    return f"{threads['intra_op']} of {threads['cores']} cores" if threads else "not recorded"
 
 
 def provenance(cells: dict[str, Cell]) -> dict:
