@@ -14,6 +14,7 @@ a line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
 import sys
@@ -37,14 +38,27 @@ def add_debug(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 class StderrHandler(logging.StreamHandler):
     """A StreamHandler writing to sys.stderr as it is when a line is logged, not as it was when the
     handler was made: a second command in the same process (a test's captured stderr, a redirect)
-    gets its own lines, and a closed earlier stream is never written to."""
+    gets its own lines, and a closed earlier stream is never written to. Inside log_stays_on_stderr,
+    the stderr of the block's start instead."""
+    pinned: list = []  # the streams of the open log_stays_on_stderr blocks, innermost last
 
     def __init__(self) -> None:
         logging.Handler.__init__(self)
 
     @property
     def stream(self):
-        return sys.stderr
+        return self.pinned[-1] if self.pinned else sys.stderr
+
+
+@contextlib.contextmanager
+def log_stays_on_stderr():
+    """While the block runs, the package log keeps writing to sys.stderr as it was when the block
+    began, even when the block redirects sys.stderr (a --jobs cell's Keras output to its log.txt)."""
+    StderrHandler.pinned.append(sys.stderr)
+    try:
+        yield
+    finally:
+        StderrHandler.pinned.pop()
 
 
 def show_log() -> None:

@@ -183,8 +183,8 @@ def cell_log(out: Path | None):
         yield
         return
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "log.txt", "a") as log_file, contextlib.redirect_stdout(log_file), \
-            contextlib.redirect_stderr(log_file):
+    with cli.log_stays_on_stderr(), open(out / "log.txt", "a") as log_file, \
+            contextlib.redirect_stdout(log_file), contextlib.redirect_stderr(log_file):
         yield
 
 

@@ -89,3 +89,22 @@ def test_the_log_goes_to_the_stderr_each_command_has_when_it_logs(monkeypatch):
     show_log()
     logging.getLogger("pneumonia_tf.some_module").info("second command")
     assert "second command" in second.getvalue() and "second command" not in first.getvalue()
+
+
+def test_a_jobs_cell_log_takes_keras_output_but_the_package_log_stays_on_the_terminal(monkeypatch, tmp_path):
+    """A --jobs child's cell: print() and warnings go to the cell's log.txt, while the package's
+    lines logged inside it (a DCGAN's '=== ...' start line) still reach the stderr the command had."""
+    from pneumonia_tf.cli import show_log
+    from pneumonia_tf.reproduce import cell_log
+    terminal = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    show_log()
+    with cell_log(tmp_path / "cell"):
+        print("epoch 1/1 - loss 0.5")
+        print("a warning", file=sys.stderr)
+        logging.getLogger("pneumonia_tf.reproduce").info("=== table1 / smoke / dcgan / seed 0 / NORMAL")
+    logging.getLogger("pneumonia_tf.reproduce").info("after the cell")
+    log_txt = (tmp_path / "cell" / "log.txt").read_text()
+    assert "epoch 1/1" in log_txt and "a warning" in log_txt and "===" not in log_txt
+    assert "=== table1 / smoke / dcgan" in terminal.getvalue() and "after the cell" in terminal.getvalue()
+    assert "a warning" not in terminal.getvalue()
