@@ -148,8 +148,9 @@ def intra_op_threads(threads: dict | None) -> str:
 def provenance(cells: dict[str, Cell]) -> dict:
     """Commit(s), package versions, seeds, wall time, the plan's estimate (reproduce --plan; empty
     where this machine was not calibrated when the run started), the seconds of train()'s steps
-    (data, build, fit, evaluate) and of the maps (cam/, after the record), and the intra-op threads
-    (which change a CPU run's numbers; records.cpu_threads) per cell and seed."""
+    (data, build, fit, evaluate) and of the maps (cam/, after the record; no column in a study without
+    maps), and the intra-op threads (which change a CPU run's numbers; records.cpu_threads) per cell and
+    seed. What a record lacks is an empty cell or "not recorded", never None or NaN."""
     rows, commits, versions = [], set(), {}
     for name, cell in cells.items():
         for record, folder in zip(cell.records, cell.folders):
@@ -162,8 +163,11 @@ def provenance(cells: dict[str, Cell]) -> dict:
                          "planned (s)": estimate, **steps, "maps (s)": maps_seconds(folder),
                          "intra-op threads": intra_op_threads(record.get("cpu_threads")),
                          "commit": str(record.get("git_commit"))[:12]})
+    table = pd.DataFrame(rows, dtype=object)  # object: a missing estimate leaves the others whole numbers
+    if rows and table["maps (s)"].isna().all():  # a study without maps (table1)
+        table = table.drop(columns="maps (s)")
     return {"commits": sorted(commits), "versions": versions,
-            "table": pd.DataFrame(rows).to_html(index=False, border=0) if rows else ""}
+            "table": table.fillna("").to_html(index=False, border=0) if rows else ""}
 
 
 def scope(experiment: dict) -> dict:

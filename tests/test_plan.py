@@ -116,6 +116,25 @@ def test_a_run_records_the_plans_estimate_only_where_the_machine_was_calibrated(
     assert "intra-op threads" in page and "<td>1 of 2 cores</td>" in page  # they change a CPU run's numbers
 
 
+def test_the_provenance_table_shows_no_none_or_nan_for_what_a_run_did_not_record(tmp_path):
+    """A cell run without a --plan has no estimate, a record from before cpu_threads no threads, and a
+    study without maps (table1) no maps: the report shows an empty cell or "not recorded", never
+    "None" or "NaN", and no maps column when no cell has maps."""
+    from pneumonia_tf.report import provenance
+    from pneumonia_tf.study_runs import ESTIMATE, Cell
+    planned, unplanned = tmp_path / "planned", tmp_path / "unplanned"
+    for folder in (planned, unplanned):
+        folder.mkdir()
+    (planned / ESTIMATE).write_text(json.dumps({"estimate_s": 55}))
+    threads = {"cores": 2, "intra_op": 2, "inter_op": 2}
+    records = [{"seed": 0, "wall_time_s": 46.2, "timings_s": {"fit": 42.3}, "cpu_threads": threads, "git_commit": "abc"},
+               {"seed": 1, "wall_time_s": 47.0, "timings_s": {"fit": 43.0}, "git_commit": "abc"}]
+    page = provenance({"model1": Cell("model1", [planned, unplanned], records, [None, None])})["table"]
+    assert "<td>55</td>" in page and "<td>2 of 2 cores</td>" in page and "<td>not recorded</td>" in page
+    assert "None" not in page and "NaN" not in page and "nan" not in page
+    assert "maps (s)" not in page
+
+
 @pytest.mark.parametrize("worker", [None, 1])
 def test_only_the_chief_writes_the_plans_estimate_into_the_run_folder(tmp_path, monkeypatch, worker):
     """Every worker of a multi-worker strategy runs reproduce; the chief writes the run folder (a
