@@ -39,7 +39,8 @@ class StderrHandler(logging.StreamHandler):
     """A StreamHandler writing to sys.stderr as it is when a line is logged, not as it was when the
     handler was made: a second command in the same process (a test's captured stderr, a redirect)
     gets its own lines, and a closed earlier stream is never written to. Inside log_stays_on_stderr,
-    the stderr of the block's start instead."""
+    the stderr of the block's start instead, unless it was closed meanwhile (in one process, another
+    thread's cell_log can close the stream a block pinned)."""
     pinned: list = []  # the streams of the open log_stays_on_stderr blocks, innermost last
 
     def __init__(self) -> None:
@@ -47,7 +48,7 @@ class StderrHandler(logging.StreamHandler):
 
     @property
     def stream(self):
-        return self.pinned[-1] if self.pinned else sys.stderr
+        return next((stream for stream in reversed(self.pinned) if not stream.closed), sys.stderr)
 
 
 @contextlib.contextmanager

@@ -91,6 +91,24 @@ def test_the_log_goes_to_the_stderr_each_command_has_when_it_logs(monkeypatch):
     assert "second command" in second.getvalue() and "second command" not in first.getvalue()
 
 
+def test_a_pinned_stderr_that_another_thread_closed_is_not_written_to(monkeypatch, tmp_path):
+    """Two reproduce threads in one process (a test's jobs): the second cell_log pins the first's
+    log.txt, which the first closes when its cell ends. The package log then goes to sys.stderr as it
+    is, not into the closed file ('--- Logging error ---', ValueError: I/O operation on closed file)."""
+    from pneumonia_tf.cli import log_stays_on_stderr, show_log
+    terminal = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    show_log()
+    first_cell = open(tmp_path / "first.txt", "w")
+    monkeypatch.setattr(sys, "stderr", first_cell)  # the first thread's cell_log redirect
+    with log_stays_on_stderr():  # the second thread's cell starts
+        first_cell.close()  # the first thread's cell ends
+        monkeypatch.setattr(sys, "stderr", terminal)
+        logging.getLogger("pneumonia_tf.reproduce").info("=== the second cell's DCGAN")
+    assert "=== the second cell's DCGAN" in terminal.getvalue()
+    assert "Logging error" not in terminal.getvalue()
+
+
 def test_a_jobs_cell_log_takes_keras_output_but_the_package_log_stays_on_the_terminal(monkeypatch, tmp_path):
     """A --jobs child's cell: print() and warnings go to the cell's log.txt, while the package's
     lines logged inside it (a DCGAN's '=== ...' start line) still reach the stderr the command had."""
