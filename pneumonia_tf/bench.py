@@ -4,6 +4,7 @@ python -m pneumonia_tf.bench pipeline --data PATH --size 128
 python -m pneumonia_tf.bench decode --data PATH --size 128
 python -m pneumonia_tf.bench train --model model1 --size 128
 python -m pneumonia_tf.bench fit [--study table1 --profile quick --cell model1 --data PATH]   (real pipeline vs held batches)
+python -m pneumonia_tf.bench teardown [--cell model1 --data PATH]   (deleting a pipeline's iterator, autotune off vs on)
 python -m pneumonia_tf.bench cam [--model model1 --size 128 --images 64 | --from-run RUN]   (every CAM method, batched vs a loop)
 python -m pneumonia_tf.bench dcgan [--batch-size 32]
 """
@@ -232,6 +233,15 @@ def bench_train(args) -> None:
               f"({rate / baseline:.2f}x plain fit)")
 
 
+def _cell_config(args) -> dict:
+    """The resolved training config (seed 0) of --study / --profile / --cell on --data."""
+    from pneumonia_tf.config import resolve
+    from pneumonia_tf.experiments import cell_config, experiment_path, load_experiment
+
+    return resolve({**cell_config(load_experiment(experiment_path(args.study)), args.profile, args.cell, args.data),
+                    "seed": 0})
+
+
 def bench_fit(args) -> None:
     """images/s of fit() on a study cell's own training pipeline (from the decoded cache, with its
     augmentation, under its process state) against fit() on batches of that pipeline held in memory,
@@ -240,13 +250,10 @@ def bench_fit(args) -> None:
     the pipeline costs training."""
     import keras
 
-    from pneumonia_tf.config import resolve
-    from pneumonia_tf.experiments import cell_config, experiment_path, load_experiment
     from pneumonia_tf.fit_setup import compile_model, optimizer_from_config, process_state
     from pneumonia_tf.inputs import build_model, datasets_for
 
-    config = resolve({**cell_config(load_experiment(experiment_path(args.study)), args.profile, args.cell,
-                                    args.data), "seed": 0})
+    config = _cell_config(args)
 
     class EpochSeconds(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -282,6 +289,52 @@ def bench_fit(args) -> None:
     gap = 1 - real / held_rate
     print(f"  the pipeline costs fit {gap:.1%} of its rate on held batches "
           f"({'within' if gap <= 0.05 else 'ABOVE'} the 5% target)")
+
+
+def bench_teardown(args) -> None:
+    """Seconds to delete an iterator of a study cell's training pipeline as the suite builds it (tf.data
+    autotuning off) and with autotuning on, in alternation. Each iterator is drawn from for --seconds
+    while a thread multiplies matrices, standing in for training's use of the cores; then it is deleted,
+    as fit deletes its iterator when it returns. With autotuning on, a deletion may wait for the autotune
+    thread to sleep out its optimization period (see pneumonia_tf.data.pipeline.with_pipeline_options)."""
+    import threading
+
+    import numpy as np
+    import tensorflow as tf
+
+    from pneumonia_tf.inputs import datasets_for
+
+    config = _cell_config(args)
+    train = datasets_for(config).train.repeat()
+    autotune = tf.data.Options()
+    autotune.autotune.enabled = True
+    sides = {"the suite's pipeline (autotuning off)": train,
+             "the same with tf.data autotuning on": train.with_options(autotune)}
+    deletions = {name: [] for name in sides}
+    busy = threading.Event()
+
+    def load() -> None:
+        a = np.random.default_rng(0).random((400, 400))
+        while not busy.is_set():
+            a @ a
+
+    threading.Thread(target=load, daemon=True).start()
+    try:
+        for _ in range(args.repeats):
+            for name, ds in sides.items():
+                iterator, end = iter(ds), time.perf_counter() + args.seconds
+                while time.perf_counter() < end:
+                    next(iterator)
+                start = time.perf_counter()
+                del iterator
+                deletions[name].append(time.perf_counter() - start)
+    finally:
+        busy.set()
+    print(f"{args.study} / {args.profile} / {args.cell}: deleting an iterator of the training pipeline after "
+          f"{args.seconds:g} s of use, {args.repeats} times each, in alternation:")
+    for name, seconds in deletions.items():
+        print(f"  {name:40s} longest {max(seconds):6.2f} s, mean {np.mean(seconds):6.2f} s, "
+              f"{sum(s > 1 for s in seconds)} of {len(seconds)} over 1 s")
 
 
 def per_image_maps(img_array, model, layer: str, method: str):
@@ -417,6 +470,14 @@ def main(argv) -> int:
                                                           "if shorter; the held side keeps them all in memory)")
     p.add_argument("--repeats", type=int, default=3)
     p.set_defaults(run=bench_fit)
+    p = sub.add_parser("teardown", help="deleting a training pipeline's iterator, tf.data autotuning off vs on")
+    p.add_argument("--study", default="table1")
+    p.add_argument("--profile", default="quick")
+    p.add_argument("--cell", default="model1")
+    p.add_argument("--data", default=None, help="data set (default: the profile's, the phantom without DATA)")
+    p.add_argument("--seconds", type=float, default=8.0, help="how long each iterator is drawn from before deletion")
+    p.add_argument("--repeats", type=int, default=8)
+    p.set_defaults(run=bench_teardown)
     p = sub.add_parser("cam", help="every CAM method batched vs a per-image loop of the same method")
     p.add_argument("--model", default="model1")
     p.add_argument("--size", type=int, default=128)

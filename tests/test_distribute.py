@@ -224,10 +224,10 @@ def test_children_of_jobs_on_a_gpu_machine_get_their_own_gpus_and_more_jobs_than
 def test_a_dataset_in_a_child_of_jobs_runs_on_its_private_thread_pool(monkeypatch):
     import tensorflow as tf
 
-    from pneumonia_tf.data.pipeline import DATA_THREADS, with_thread_limit
-    assert with_thread_limit(tf.data.Dataset.range(3)).options().threading.private_threadpool_size is None
+    from pneumonia_tf.data.pipeline import DATA_THREADS, with_pipeline_options
+    assert with_pipeline_options(tf.data.Dataset.range(3)).options().threading.private_threadpool_size is None
     monkeypatch.setenv(DATA_THREADS, "1")
-    limited = with_thread_limit(tf.data.Dataset.range(3))
+    limited = with_pipeline_options(tf.data.Dataset.range(3))
     assert limited.options().threading.private_threadpool_size == 1 and list(limited.as_numpy_iterator()) == [0, 1, 2]
 
 

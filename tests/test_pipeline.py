@@ -161,6 +161,33 @@ def test_class_augmentation_changes_only_that_class(synthetic):
         make_dataset(test["path"], test["label"], class_augmentation={"HEALTHY": {"horizontal_flip": True}}, **common)
 
 
+def test_every_pipeline_the_suite_builds_runs_without_tf_data_autotuning(synthetic):
+    """Autotuning's thread can hold an iterator's deletion for up to 60 s (fit's return, issue 24's
+    fit-end stall), so no pipeline of the suite has it: a cell's train / val / test, with and without
+    augmentation, class augmentation and oversampling, and the DCGAN's."""
+    from pneumonia_tf.config import resolve
+    from pneumonia_tf.experiments import cell_config, experiment_path, load_experiment
+    from pneumonia_tf.inputs import datasets_for
+    train = synthetic.split("train")
+    pipelines = [make_dataset(train["path"], train["label"], image_size=32, shuffle=True, augmentation=SEED_004,
+                              class_augmentation={"NORMAL": {"horizontal_flip": True}}, oversample=True),
+                 make_dataset(train["path"], train["label"], image_size=32, normalization="symmetric")]
+    config = resolve({**cell_config(load_experiment(experiment_path("table1")), "smoke", "model1"), "seed": 0})
+    inputs = datasets_for(config, synthetic)
+    for ds in [*pipelines, inputs.train, inputs.val, inputs.test]:
+        assert ds.options().autotune.enabled is False
+    assert next(iter(pipelines[0]))[0].shape == (32, 32, 32, 1)
+
+
+def test_bench_teardown_times_deleting_the_pipelines_iterator_with_autotuning_off_and_on(capsys):
+    from pneumonia_tf.bench import main
+    assert main(["teardown", "--profile", "smoke", "--seconds", "0.2", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "table1 / smoke / model1" in out
+    lines = [line for line in out.splitlines() if "of 1 over 1 s" in line]
+    assert len(lines) == 2 and "autotuning off" in lines[0] and "autotuning on" in lines[1]
+
+
 def test_bench_fit_times_the_cells_pipeline_against_its_own_batches_held_in_memory(capsys):
     from pneumonia_tf.bench import main
     assert main(["fit", "--profile", "smoke", "--cell", "model1", "--steps", "2", "--repeats", "1"]) == 0

@@ -129,17 +129,25 @@ def make_dataset(paths, labels, *, image_size: int, channels: int = 1, batch_siz
     if stored != channels:  # gray: every channel is equal, so augmenting one and repeating it is the same
         normalize = lambda x, one_channel=normalize: one_channel(tf.repeat(x, channels, axis=-1))  # noqa: E731
     ds = ds.map(lambda x, y: (normalize(x), y), num_parallel_calls=AUTOTUNE)
-    return with_thread_limit(ds).prefetch(AUTOTUNE)
+    return with_pipeline_options(ds.prefetch(AUTOTUNE))
 
 
-def with_thread_limit(ds: tf.data.Dataset) -> tf.data.Dataset:
-    """`ds` on a private thread pool of $PNEUMONIA_TF_DATA_THREADS threads where it is set (a child of
-    reproduce --jobs N, limited to its share of the cores), else unchanged."""
-    threads = int(os.environ.get(DATA_THREADS, 0))
-    if threads <= 0:
-        return ds
+def with_pipeline_options(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """`ds` with the options of every pipeline of the suite: tf.data's autotuning off, and a private
+    thread pool of $PNEUMONIA_TF_DATA_THREADS threads where that is set (a child of reproduce --jobs N,
+    limited to its share of the cores).
+
+    Autotuning is off because its model thread makes deleting an iterator wait: cancellation wakes the
+    thread before it is marked cancelled, so the thread may sleep out its optimization period (which
+    doubles up to 60 s) while the deleting thread waits for it. After fit, that held the return 8-60 s in
+    1 of 24 quick table1 cells with one job and 10 of 24 with two (`bench teardown` shows it). Off, the
+    parallel maps run at tf.data's initial parallelism, capped by the pool, and prefetch grows its
+    buffer as before; the batches are the same, and fit's images/s were within 5% on 2 cores."""
     options = tf.data.Options()
-    options.threading.private_threadpool_size = threads
+    options.autotune.enabled = False
+    threads = int(os.environ.get(DATA_THREADS, 0))
+    if threads > 0:
+        options.threading.private_threadpool_size = threads
     return ds.with_options(options)
 
 
